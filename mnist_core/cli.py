@@ -1,0 +1,211 @@
+"""The command line: `python -m mnist_core {train,evaluate} ...`.
+
+A user's mistake (bad flag, missing data, bad checkpoint) prints one line on
+stderr and exits with code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from mnist_core.errors import MnistLabError, RunError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr, not the whole usage block."""
+
+    def error(self, message: str):  # noqa: D401 (argparse's signature)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands and their flags."""
+    from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULES
+    from mnist_core.data import DATA_DIR_ENV, SPLITS
+    from mnist_core.model import DEVICES
+
+    parser = _Parser(prog="python -m mnist_core", description="MNIST Lab: train and inspect the MNIST CNN.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    data_help = f"folder holding MNIST/raw/ (default: ${DATA_DIR_ENV}, else ./data; downloaded if missing)"
+
+    train = commands.add_parser("train", help="train MnistCNN and write a run directory")
+    train.add_argument("--data-dir", help=data_help)
+    train.add_argument("--preset", choices=tuple(PRESETS), default="seed", help="starting recipe (default: seed)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float, help="learning rate (the peak rate with --schedule onecycle)")
+    train.add_argument("--optimizer", choices=OPTIMIZERS)
+    train.add_argument("--schedule", choices=SCHEDULES)
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="random affine + stroke augmentation")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--train-subset", type=int, metavar="N", help="train on a fixed random N of the 60,000 images")
+    train.add_argument("--device", choices=DEVICES)
+    train.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    train.add_argument("--out", metavar="RUN_DIR", help="run directory to write (default: a new folder under the runs folder)")
+    train.add_argument("--name", help="name for the new run folder when --out is not given")
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a split; prints JSON")
+    evaluate.add_argument("--checkpoint", required=True, metavar="PATH")
+    evaluate.add_argument("--data-dir", help=data_help)
+    evaluate.add_argument("--split", choices=SPLITS, default="test")
+    evaluate.set_defaults(handler=_evaluate)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace):
+    """The TrainConfig the flags describe: the preset, with each given flag overriding it."""
+    from mnist_core.config import TrainConfig
+
+    overrides = {
+        key: getattr(args, key)
+        for key in ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "train_subset", "device", "threads")
+        if getattr(args, key) is not None
+    }
+    return TrainConfig.from_preset(args.preset, **overrides)
+
+
+def config_to_args(config) -> list[str]:
+    """The flags that reproduce `config` (the inverse of config_from_args)."""
+    args = ["--preset", config.preset or "seed"]
+    for key, value in config.to_dict().items():
+        if key == "preset" or value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else "--no-" + key.replace("_", "-"))
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def _claim_run_dir(args: argparse.Namespace, config):
+    from mnist_core.runs import Run, RunStore
+
+    if args.out is None:
+        return RunStore().create(config, args.name)
+    run = Run(args.out)
+    if run.progress_path.is_file() and run.progress().get("status") != "queued":
+        raise RunError(f"{args.out} already holds a run ({run.status()}); choose a new --out folder.")
+    try:
+        run.path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"Cannot create {args.out} ({exc.strerror}).") from exc
+    return run
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from mnist_core.data import load_split
+    from mnist_core.recorder import RunRecorder
+    from mnist_core.train import train
+
+    config = config_from_args(args)
+    run = _claim_run_dir(args, config)
+    interrupted = False
+
+    def on_signal(signum, frame):  # finish the batch, save, mark stopped
+        nonlocal interrupted
+        interrupted = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    print(f"run: {run.path}", flush=True)
+    recorder = None
+    try:
+        train_split = load_split("train", args.data_dir)
+        test_split = load_split("test", args.data_dir)
+        recorder = RunRecorder(run, config, train_split)
+        recorder.start()
+        bar = None
+
+        def on_batch(progress):
+            nonlocal bar
+            if bar is None or progress.batch == 1:
+                if bar is not None:
+                    bar.close()
+                bar = tqdm(total=progress.batches, desc=f"epoch {progress.epoch}/{progress.epochs}", unit="batch", leave=False, disable=None)
+            bar.update(1)
+            bar.set_postfix(loss=f"{progress.loss:.3f}", refresh=False)
+            recorder.on_batch(progress)
+
+        def on_epoch(metrics, model):
+            if bar is not None:
+                bar.close()
+            print(
+                f"epoch {metrics.epoch}/{config.epochs}  train loss {metrics.train_loss:.4f} acc {metrics.train_acc:.4f}"
+                f"  test loss {metrics.test_loss:.4f} acc {metrics.test_acc:.4f}"
+                f"  {metrics.epoch_s:.1f}s  {metrics.samples_per_s:.0f} samples/s",
+                flush=True,
+            )
+            recorder.on_epoch(metrics, model)
+
+        result = train(
+            config,
+            train_split,
+            test_split,
+            on_batch=on_batch,
+            on_epoch=on_epoch,
+            should_stop=lambda: interrupted or recorder.should_stop(),
+        )
+        if bar is not None:
+            bar.close()
+        recorder.finish(result)
+    except MnistLabError as exc:
+        _fail(run, recorder, config, str(exc))
+        raise
+    except BaseException as exc:
+        _fail(run, recorder, config, f"{type(exc).__name__}: {exc}")
+        raise
+    print(f"{result.status}: {run.checkpoint_path}", flush=True)
+    return 0
+
+
+def _fail(run, recorder, config, message: str) -> None:
+    from mnist_core.runs import initialize, mark_failed
+
+    if recorder is not None:
+        recorder.fail(message)
+        return
+    # Failed before training started (no data, say): still leave a run that says why.
+    if not run.config_path.is_file():
+        initialize(run, config)
+    mark_failed(run, message)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from mnist_core.checkpoint import load_checkpoint
+    from mnist_core.data import load_split
+    from mnist_core.evaluate import evaluate
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    split = load_split(args.split, args.data_dir)
+    result = evaluate(checkpoint.model, split.images, split.labels)
+    output: dict[str, Any] = {"checkpoint": str(args.checkpoint), "sha256": checkpoint.digest, "split": args.split}
+    output.update(result.summary())
+    print(json.dumps(output, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except MnistLabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

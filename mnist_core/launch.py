@@ -1,0 +1,98 @@
+"""Start training runs in the background, as child processes of `python -m mnist_core train`.
+
+A child process isolates the training's memory and threads from the server, keeps
+training when a browser tab closes, and writes the same run files as the CLI. The
+UI then only reads the run directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from mnist_core.cli import config_to_args
+from mnist_core.config import TrainConfig
+from mnist_core.data import resolve_data_dir
+from mnist_core.errors import RunError
+from mnist_core.runs import ACTIVE, Run, RunStore, mark_failed
+
+MAX_RUNS_ENV = "MNIST_LAB_MAX_RUNS"
+DEFAULT_MAX_RUNS = 1
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+
+
+def max_concurrent_runs() -> int:
+    """The server-wide limit on runs training at once ($MNIST_LAB_MAX_RUNS, default 1)."""
+    raw = os.environ.get(MAX_RUNS_ENV, "")
+    try:
+        return max(1, int(raw)) if raw.strip() else DEFAULT_MAX_RUNS
+    except ValueError:
+        return DEFAULT_MAX_RUNS
+
+
+@contextlib.contextmanager
+def _store_lock(store: RunStore) -> Iterator[None]:
+    """One process at a time counts active runs and creates a new one, so two clicks cannot both pass the limit."""
+    store.root.mkdir(parents=True, exist_ok=True)
+    with open(store.root / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def start_run(
+    config: TrainConfig,
+    store: RunStore | None = None,
+    data_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+    max_runs: int | None = None,
+) -> Run:
+    """Create a queued run and start its trainer process; refuses when the concurrency limit is reached."""
+    store = store or RunStore()
+    limit = max_runs if max_runs is not None else max_concurrent_runs()
+    try:
+        with _store_lock(store):
+            active = [run for run in store.list() if run.status() in ACTIVE]
+            if len(active) >= limit:
+                names = ", ".join(run.id for run in active)
+                raise RunError(
+                    f"{len(active)} run(s) already training ({names}); this server allows {limit} at a time. "
+                    "Wait for it to finish or stop it."
+                )
+            run = store.create(config, name)
+    except OSError as exc:
+        raise RunError(f"Cannot write to the runs folder ({exc.strerror}); check that it exists and is writable.") from exc
+
+    command = [
+        sys.executable, "-m", "mnist_core", "train",
+        *config_to_args(config),
+        "--data-dir", str(resolve_data_dir(data_dir).resolve()),
+        "--out", str(run.path.resolve()),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))}
+    try:
+        with open(run.log_path, "wb") as log:
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+    except OSError as exc:
+        mark_failed(run, f"Could not start the trainer process ({exc.strerror}).")
+        raise RunError(f"Could not start the trainer process ({exc.strerror}).") from exc
+    threading.Thread(target=_reap, args=(process, run), name=f"reap-{run.id}", daemon=True).start()
+    return run
+
+
+def _reap(process: subprocess.Popen, run: Run) -> None:
+    """Wait for the trainer (so it leaves no zombie) and record a crash that it could not record itself."""
+    code = process.wait()
+    progress = run.progress()  # a dead trainer's run is marked failed by progress() itself
+    if progress.get("status") in ACTIVE:
+        mark_failed(run, f"The trainer exited with code {code}. {run.log_tail()}".strip())
