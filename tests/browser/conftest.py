@@ -1,0 +1,158 @@
+"""Browser fixtures: a real `streamlit run` on a free port, driven by Playwright in Debian's Chromium.
+
+Every test here is marked `browser`. The server runs with a fresh runs folder and the
+real MNIST (CI has it; locally the tests skip when it is absent, like other real-data tests).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import REPO
+
+SCREENSHOTS = REPO / "test-output" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
+STARTUP_TIMEOUT_S = 60
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.browser)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"streamlit did not become healthy in {STARTUP_TIMEOUT_S}s:\n{log.read_text()[-3000:]}")
+
+
+def _stop_tree(process: subprocess.Popen, runs_dir: Path) -> None:
+    """Stop the server, and any trainer it started (trainers run in their own session on purpose)."""
+    from mnist_core.runs import RunStore
+
+    for run in RunStore(runs_dir).active():
+        pid = run.progress().get("pid")
+        if pid:
+            try:
+                psutil.Process(pid).kill()
+            except psutil.Error:
+                pass
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def start_server(tmp: Path, data_dir: Path, extra_env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen, Path]:
+    """Start `streamlit run streamlit_app.py` headless on a free port; returns (url, process, runs_dir)."""
+    port = _free_port()
+    runs_dir = tmp / "runs"
+    log = tmp / "streamlit.log"
+    env = {
+        **os.environ,
+        "MNIST_DATA_DIR": str(data_dir),
+        "MNIST_LAB_RUNS_DIR": str(runs_dir),
+        "PYTHONPATH": str(REPO),
+        **(extra_env or {}),
+    }
+    command = [
+        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    with open(log, "wb") as handle:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, log)
+    except BaseException:
+        _stop_tree(process, runs_dir)
+        raise
+    return url, process, runs_dir
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory, real_data) -> Iterator[tuple[str, Path]]:
+    """A running app on the real MNIST with an empty runs folder: (base URL, runs folder)."""
+    tmp = tmp_path_factory.mktemp("server")
+    url, process, runs_dir = start_server(tmp, real_data)
+    yield url, runs_dir
+    _stop_tree(process, runs_dir)
+
+
+@pytest.fixture(scope="module")
+def app_url(app_server) -> str:
+    """The base URL of the running app."""
+    return app_server[0]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (Playwright's own browser download cannot work here)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(executable).exists():
+        pytest.fail("Chromium is not installed: `apt-get install chromium` (.ci/run does this).")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page, 1400x1000."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def wait_for_app(page, timeout_ms: int = 30_000) -> None:
+    """Wait until the app is connected and its script has finished running."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-connection-state="CONNECTED"]', timeout=timeout_ms)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+
+
+def assert_no_exception(page) -> None:
+    """No Streamlit exception box on the page."""
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, exceptions.first.inner_text()
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page PNG under test-output/screenshots/ (look at them)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,21 @@
+"""Show a user's mistake as a message, never as a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import streamlit as st
+
+from mnist_core.errors import MnistLabError
+
+
+@contextlib.contextmanager
+def show_error(stop: bool = False) -> Iterator[None]:
+    """Turn a MnistLabError raised inside the block into st.error; with stop=True also end the page there."""
+    try:
+        yield
+    except MnistLabError as exc:
+        st.error(str(exc), icon=":material/error:")
+        if stop:
+            st.stop()
