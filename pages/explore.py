@@ -1,0 +1,5 @@
+"""Explore page: where the model is wrong, and why."""
+
+import streamlit as st
+
+st.title("Explore errors")
