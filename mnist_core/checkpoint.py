@@ -8,7 +8,6 @@ import os
 import pickle
 import platform
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -100,7 +99,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             f"{name} was refused: it holds Python objects other than tensors and plain data "
             "(only weights are ever loaded, never code). Use a checkpoint written by MNIST Lab."
         ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # torch.load on garbage raises almost anything (KeyError, EOFError, ...)
         raise CheckpointError(f"{name} is not a readable checkpoint (corrupt or truncated file).") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{name} is a PyTorch file but not an MNIST Lab checkpoint.")

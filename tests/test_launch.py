@@ -1,0 +1,61 @@
+"""Background runs: a child trainer writes the run; the concurrency limit; stop."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from mnist_core.checkpoint import load_checkpoint
+from mnist_core.config import TrainConfig
+from mnist_core.errors import RunError
+from mnist_core.launch import start_run
+from mnist_core.models import available_models
+from mnist_core.runs import RunStore
+
+
+def wait_for(run, statuses, timeout=180.0):
+    deadline = time.monotonic() + timeout
+    while run.status() not in statuses:
+        assert time.monotonic() < deadline, run.progress()
+        time.sleep(0.2)
+    return run.progress()
+
+
+def test_background_run_finishes_and_becomes_a_model(tiny_data, runs_dir):
+    run = start_run(TrainConfig(epochs=2, batch_size=32, device="cpu"), data_dir=tiny_data, name="bg")
+    assert run.status() in ("queued", "running")
+    progress = wait_for(run, ("finished", "failed"))
+    assert progress["status"] == "finished", progress
+    assert progress["epoch"] == 2 and progress["batches"] == 19 and len(run.metrics()) == 2
+    assert load_checkpoint(run.checkpoint_path).meta["run_id"] == run.id
+    assert f"run:{run.id}" in [source.key for source in available_models(RunStore())]
+
+
+def test_limit_refuses_a_second_run_and_stop_works(tiny_data, runs_dir):
+    long = TrainConfig(epochs=200, batch_size=8, device="cpu")
+    run = start_run(long, data_dir=tiny_data, max_runs=1)
+    try:
+        with pytest.raises(RunError, match="allows 1 at a time"):
+            start_run(long, data_dir=tiny_data, max_runs=1)
+        wait_for(run, ("running",))
+        while run.progress().get("batch", 0) < 2:
+            time.sleep(0.1)
+        asked = time.monotonic()
+        run.request_stop()
+        progress = wait_for(run, ("stopped", "failed"), timeout=30)
+        assert progress["status"] == "stopped" and time.monotonic() - asked < 10
+        assert load_checkpoint(run.checkpoint_path).meta["partial_epoch"] is True
+    finally:
+        run.request_stop()
+
+
+def test_trainer_crash_is_reported(tmp_path, runs_dir, monkeypatch):
+    monkeypatch.setattr("torchvision.datasets.MNIST.mirrors", ["http://127.0.0.1:9/"])
+    # The child process has its own torchvision, which may reach the internet elsewhere:
+    # a data folder that is a file can never become a dataset.
+    bogus = tmp_path / "not-a-folder"
+    bogus.write_text("x")
+    run = start_run(TrainConfig(epochs=1), data_dir=bogus)
+    progress = wait_for(run, ("failed",), timeout=120)
+    assert progress["error"]
