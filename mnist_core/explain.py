@@ -48,3 +48,56 @@ def saliency(model: nn.Module, image: torch.Tensor, target: int, steps: int = IG
             model.train(was_training)
         attribution = (x - baseline).squeeze() * grads.detach().float().cpu().mean(dim=0).squeeze()
     return attribution.numpy().astype(np.float32)
+
+
+@torch.inference_mode()
+def embed(model: nn.Module, images: torch.Tensor, batch_size: int = INFERENCE_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """Penultimate features (N, 128) and logits (N, 10) in one pass over normalized images, in eval mode."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    features, logits = [], []
+    try:
+        for start in range(0, len(images), batch_size):
+            batch = model.features(as_input(images[start : start + batch_size], device))
+            features.append(batch.float().cpu())
+            logits.append(model.fc2(batch).float().cpu())
+    finally:
+        model.train(was_training)
+    if not features:
+        return np.empty((0, model.fc2.in_features), np.float32), np.empty((0, model.fc2.out_features), np.float32)
+    return torch.cat(features).numpy(), torch.cat(logits).numpy()
+
+
+def pca_2d(features: np.ndarray) -> np.ndarray:
+    """Project features (N, D) onto their two principal components -> (N, 2) float32, with deterministic signs."""
+    if len(features) == 0:
+        return np.empty((0, 2), np.float32)
+    x = features.astype(np.float64)
+    x -= x.mean(axis=0)
+    # The D x D covariance is tiny (128 x 128), so eigh on it beats an SVD of the N x D data.
+    _, vectors = np.linalg.eigh(x.T @ x)
+    components = vectors[:, ::-1][:, :2]
+    # An eigenvector's sign is arbitrary; fixing it keeps the map from flipping between runs.
+    signs = np.sign(components[np.abs(components).argmax(axis=0), [0, 1]])
+    components = components * np.where(signs == 0, 1.0, signs)
+    return (x @ components).astype(np.float32)
+
+
+def nearest(query: np.ndarray, bank: np.ndarray, k: int = 8, candidates: np.ndarray | None = None) -> np.ndarray:
+    """Indices into `bank` (M, D) of the k rows closest to `query` (D,) in Euclidean distance, closest first.
+
+    `candidates` (a boolean mask or an index array over the bank) restricts the search,
+    for example to the training images of one class, or to every image but the query itself.
+    """
+    pool = np.arange(len(bank)) if candidates is None else np.asarray(candidates)
+    if pool.dtype == bool:
+        pool = np.flatnonzero(pool)
+    if len(pool) == 0 or k <= 0:
+        return np.empty(0, dtype=np.int64)
+    distances = ((bank[pool] - query[None, :]) ** 2).sum(axis=1)
+    k = min(k, len(pool))
+    closest = np.argpartition(distances, k - 1)[:k]
+    # Ties (duplicate images) are ordered by index so results are reproducible.
+    order = np.lexsort((pool[closest], distances[closest]))
+    return pool[closest[order]].astype(np.int64)
