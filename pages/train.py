@@ -1,0 +1,209 @@
+"""Train: pick a recipe, start a run in the background, and watch it learn.
+
+The run store, not this session, says what is training: a reload, a second tab or
+a trip to another page finds the same run and its progress.
+"""
+
+import streamlit as st
+
+from mnist_core import charts, summary
+from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
+from mnist_core.data import dataset_present, resolve_data_dir
+from mnist_core.errors import ConfigError, RunError
+from mnist_core.launch import max_concurrent_runs, start_run
+from mnist_core.model import DEVICES
+from mnist_core.models import RUN_PREFIX
+from mnist_core.runs import Run, RunStore, validate_name
+from ui.models import MODEL_KEY
+
+FIELDS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "train_subset", "device", "threads")
+PROBLEM = "train_problem"  # (field, message) of the last refused start
+STARTED = "train_run_id"  # the run this session started last
+
+
+def _key(preset: str, field: str) -> str:
+    # One set of widgets per preset: choosing a preset shows its values, and edits to each preset are kept.
+    return f"train_{preset}_{field}"
+
+
+def _start(preset: str) -> None:
+    """Start button callback: validate through TrainConfig, then launch; a refusal is shown under its field."""
+    st.session_state[PROBLEM] = None
+    values = {field: st.session_state[_key(preset, field)] for field in FIELDS}
+    name = st.session_state[_key(preset, "name")].strip() or None
+    try:
+        config = TrainConfig.from_preset(preset, **values)
+    except ConfigError as exc:
+        st.session_state[PROBLEM] = (exc.field, str(exc))
+        return
+    try:
+        if name:
+            validate_name(name)
+    except RunError as exc:
+        st.session_state[PROBLEM] = ("name", str(exc))
+        return
+    try:
+        run = start_run(config, data_dir=resolve_data_dir(), name=name)
+    except RunError as exc:
+        st.session_state[PROBLEM] = ("start", str(exc))
+        return
+    st.session_state[STARTED] = run.id
+
+
+def _use_model(run_id: str) -> None:
+    st.session_state[MODEL_KEY] = RUN_PREFIX + run_id
+
+
+def _problem(field: str) -> None:
+    problem = st.session_state.get(PROBLEM)
+    if problem and problem[0] == field:
+        st.error(problem[1], icon=":material/error:")
+
+
+def new_run_form() -> None:
+    """The hyperparameters of TrainConfig, starting from a preset; values are checked only by TrainConfig."""
+    preset = st.segmented_control(
+        "Preset", list(PRESETS), key="train_preset", default="seed", required=True,
+        help="seed: the classic recipe (Adam 1e-3, batch 64, 10 epochs). fast: a one-cycle schedule that reaches ~99% in 2 epochs.",
+    )  # fmt: skip
+    defaults = TrainConfig.from_preset(preset)
+    with st.form(f"train_form_{preset}", border=True):
+        left, middle, right = st.columns(3)
+        with left:
+            st.number_input("Epochs", value=defaults.epochs, step=1, key=_key(preset, "epochs"))
+            _problem("epochs")
+            st.number_input("Batch size", value=defaults.batch_size, step=16, key=_key(preset, "batch_size"))
+            _problem("batch_size")
+            st.number_input(
+                "Learning rate", value=defaults.lr, step=1e-4, format="%g", key=_key(preset, "lr"),
+                help="The peak rate with the one-cycle schedule.",
+            )  # fmt: skip
+            _problem("lr")
+        with middle:
+            st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(defaults.optimizer), key=_key(preset, "optimizer"))
+            _problem("optimizer")
+            st.selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(defaults.schedule), key=_key(preset, "schedule"))
+            _problem("schedule")
+            st.selectbox("Device", DEVICES, index=DEVICES.index(defaults.device), key=_key(preset, "device"))
+            _problem("device")
+            st.toggle("Augment (random shifts, rotations, stroke width)", value=defaults.augment, key=_key(preset, "augment"))
+        with right:
+            st.number_input(
+                "Training images", value=defaults.train_subset, step=1000, placeholder="all 60,000",
+                key=_key(preset, "train_subset"), help="Train on a fixed random subset: quicker, for trying things out.",
+            )  # fmt: skip
+            _problem("train_subset")
+            st.number_input("Seed", value=defaults.seed, step=1, key=_key(preset, "seed"))
+            _problem("seed")
+            st.number_input("CPU threads", value=defaults.threads, step=1, placeholder="torch's choice", key=_key(preset, "threads"))
+            _problem("threads")
+        st.text_input("Run name", key=_key(preset, "name"), placeholder=f"{preset} (the run id adds the date and time)", max_chars=48)
+        _problem("name")
+        st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", on_click=_start, args=(preset,))
+    problem = st.session_state.get(PROBLEM)
+    if problem and problem[0] == "start":
+        st.warning(problem[1], icon=":material/hourglass_top:")
+    elif problem and problem[0] not in FIELDS + ("name",):
+        st.error(problem[1], icon=":material/error:")
+
+
+def charts_of(run: Run, rows: list[dict]) -> None:
+    """Loss and accuracy per epoch, and the per-digit accuracy of the latest epoch."""
+    if not rows:
+        st.info("The curves appear when the first epoch ends and the test set has been scored.", icon=":material/info:")
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(charts.train_test_figure(rows, "loss"), key=f"loss_{run.id}")
+    right.plotly_chart(charts.train_test_figure(rows, "acc"), key=f"acc_{run.id}")
+    latest = rows[-1]
+    st.plotly_chart(
+        charts.per_class_figure(summary.per_class_accuracy(latest), f"Test accuracy per digit after epoch {latest['epoch']}"),
+        key=f"per_class_{run.id}",
+    )
+
+
+def run_panel(run: Run) -> None:
+    """Everything about one run: bars and figures while it trains, its outcome once it ended, and its curves."""
+    progress = run.progress()
+    live = summary.live_progress(progress)
+    rows = run.metrics()
+    st.subheader(f"Run `{run.id}`: {live.status}")
+    if live.active:
+        st.progress(live.overall, text=live.overall_text)
+        st.progress(live.in_epoch, text=live.in_epoch_text)
+        figures = st.columns([1, 1, 1, 1])
+        figures[0].metric("Samples/s", f"{live.samples_per_s:,.0f}" if live.samples_per_s else "–")
+        figures[1].metric("Elapsed", summary.format_duration(live.elapsed_s))
+        figures[2].metric("ETA", summary.format_duration(live.eta_s) if live.epoch else "–")
+        with figures[3]:
+            if st.button("Stop", icon=":material/stop_circle:", key="stop", help="Finish this batch, save and stop."):
+                run.request_stop()
+            if run.stop_requested():
+                st.caption("Stopping: the run saves after the current batch.")
+    else:
+        final = rows[-1] if rows else None
+        if live.status == "failed":
+            st.error(live.error or "The run failed without a message; see its train.log.", icon=":material/error:")
+        elif live.status == "stopped":
+            st.warning(f"Stopped after {len(rows)} complete epoch(s) of {live.epochs}, in {summary.format_duration(live.elapsed_s)}.")
+        else:
+            st.success(f"Finished {live.epochs} epochs in {summary.format_duration(live.elapsed_s)}.", icon=":material/check_circle:")
+        if final is not None:
+            figures = st.columns(4)
+            figures[0].metric("Test accuracy", f"{final['test_acc']:.2%}")
+            figures[1].metric("Best test accuracy", f"{max(r['test_acc'] for r in rows):.2%}")
+            figures[2].metric("Test loss", f"{final['test_loss']:.4f}")
+            figures[3].metric("Train accuracy", f"{final['train_acc']:.2%}")
+        if run.has_checkpoint() and live.status in ("finished", "stopped"):
+            links = st.columns([1, 1, 2])
+            links[0].page_link("pages/explore.py", label="Explore its errors", icon=":material/troubleshoot:")
+            links[1].button(
+                "Use this model", icon=":material/check:", on_click=_use_model, args=(run.id,), key=f"use_{run.id}",
+                help="Select it in the sidebar's model picker for the other pages.",
+            )  # fmt: skip
+    charts_of(run, rows)
+
+
+@st.fragment(run_every=1.0)
+def live_panel(run_id: str) -> None:
+    """Redrawn every second while the run trains; once it ends, the whole page reruns to show the outcome."""
+    try:
+        run = RunStore().get(run_id)
+    except RunError:
+        st.rerun()
+    if not run.is_active():
+        st.rerun()  # a full rerun also refreshes the sidebar's model picker with the new model
+    run_panel(run)
+
+
+def focus_run(store: RunStore) -> tuple[Run | None, bool]:
+    """The run to show and whether it is training: a training run first, else this session's last, else the newest."""
+    active = store.active()
+    if active:
+        return active[0], True
+    runs = store.list()
+    mine = [run for run in runs if run.id == st.session_state.get(STARTED)]
+    return (mine or runs or [None])[0], False
+
+
+st.title("Train")
+store = RunStore()
+run, training = focus_run(store)
+if not dataset_present(resolve_data_dir()):
+    st.warning(
+        f"MNIST is not in `{resolve_data_dir().resolve()}`: a run will try to download it and fail when offline (see Home).",
+        icon=":material/warning:",
+    )
+if training:
+    live_panel(run.id)
+    limit = max_concurrent_runs()
+    with st.expander(f"New run (this server trains {limit} run{'s' if limit > 1 else ''} at a time)"):
+        new_run_form()
+else:
+    if (st.session_state.get(PROBLEM) or ("",))[0] == "start":
+        st.session_state[PROBLEM] = None  # "wait for the other run" is stale once nothing trains
+    st.subheader("New run")
+    new_run_form()
+    if run is not None:
+        st.divider()
+        run_panel(run)
