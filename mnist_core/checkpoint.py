@@ -61,17 +61,30 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict[
         "state_dict": state,
         "meta": meta,
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch's zip writer reports a failed write as a RuntimeError
+        _discard(tmp)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "the write failed"
+        raise CheckpointError(
+            f"Could not save the checkpoint {path.name} ({why}): the disk may be full or the folder read-only. "
+            "Free some space or fix the folder's permissions, then train again."
+        ) from exc
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _discard(tmp)
         raise
     return path
+
+
+def _discard(tmp: str | None) -> None:
+    if tmp is not None:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def file_digest(path: str | os.PathLike) -> str:

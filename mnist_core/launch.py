@@ -20,20 +20,15 @@ from mnist_core.cli import config_to_args
 from mnist_core.config import TrainConfig
 from mnist_core.data import resolve_data_dir
 from mnist_core.errors import RunError
+from mnist_core.limits import DEFAULT_MAX_RUNS, MAX_RUNS_ENV, check_config, current_limits  # noqa: F401 (re-exported)
 from mnist_core.runs import ACTIVE, Run, RunStore, mark_failed
 
-MAX_RUNS_ENV = "MNIST_LAB_MAX_RUNS"
-DEFAULT_MAX_RUNS = 1
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 
 
 def max_concurrent_runs() -> int:
     """The server-wide limit on runs training at once ($MNIST_LAB_MAX_RUNS, default 1)."""
-    raw = os.environ.get(MAX_RUNS_ENV, "")
-    try:
-        return max(1, int(raw)) if raw.strip() else DEFAULT_MAX_RUNS
-    except ValueError:
-        return DEFAULT_MAX_RUNS
+    return current_limits().max_runs
 
 
 @contextlib.contextmanager
@@ -56,6 +51,7 @@ def start_run(
     max_runs: int | None = None,
 ) -> Run:
     """Create a queued run and start its trainer process; refuses when the concurrency limit is reached."""
+    check_config(config)
     store = store or RunStore()
     limit = max_runs if max_runs is not None else max_concurrent_runs()
     try:

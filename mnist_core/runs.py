@@ -297,5 +297,8 @@ def mark_failed(run: Run, message: str, progress: dict[str, Any] | None = None) 
         except (OSError, json.JSONDecodeError):
             progress = {}
     progress = {**progress, "status": "failed", "finished_at": _now(), "error": message, "eta_s": None}
-    write_json_atomic(run.progress_path, progress)
+    try:
+        write_json_atomic(run.progress_path, progress)
+    except OSError:
+        pass  # a full or read-only disk: readers still get the answer, and the next reader tries to record it again
     return progress
