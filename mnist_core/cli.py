@@ -1,4 +1,4 @@
-"""The command line: `python -m mnist_core {train,evaluate} ...`.
+"""The command line: `python -m mnist_core {train,evaluate,predict} ...`.
 
 A user's mistake (bad flag, missing data, bad checkpoint) prints one line on
 stderr and exits with code 2; anything else is a bug and keeps its traceback.
@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir", help=data_help)
     evaluate.add_argument("--split", choices=SPLITS, default="test")
     evaluate.set_defaults(handler=_evaluate)
+
+    predict = commands.add_parser("predict", help="predict the digit in image files (PNG or JPEG, any size)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files: drawn or photographed digits, either way round")
+    predict.add_argument("--checkpoint", metavar="PATH", help="checkpoint to use (default: the bundled pretrained model)")
+    predict.add_argument("--json", action="store_true", help="print one JSON list, one entry per image in order")
+    predict.set_defaults(handler=_predict)
     return parser
 
 
@@ -195,6 +201,55 @@ def _evaluate(args: argparse.Namespace) -> int:
     output.update(result.summary())
     print(json.dumps(output, indent=2))
     return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from mnist_core.preprocess import predict, preprocess
+
+    checkpoint = _checkpoint_or_bundled(args.checkpoint)
+    entries: list[dict[str, Any]] = []
+    for file in args.images:
+        try:
+            answer = predict(checkpoint.model, preprocess(file))
+        except MnistLabError as exc:  # one bad image must not stop the others
+            entries.append({"file": file, "error": str(exc)})
+            continue
+        entries.append({"file": file, "prediction": answer.prediction, "probabilities": answer.to_dict()["probabilities"]})
+    if args.json:
+        print(json.dumps(entries, indent=2))
+    else:
+        _print_predictions(entries)
+    failed = sum("error" in entry for entry in entries)
+    if failed:
+        print(f"error: {failed} of {len(entries)} images could not be predicted", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def _checkpoint_or_bundled(path: str | None):
+    """The checkpoint at `path`, or the bundled model when no path is given."""
+    from mnist_core.checkpoint import load_checkpoint
+    from mnist_core.pretrained import load_pretrained
+
+    return load_checkpoint(path) if path else load_pretrained()
+
+
+def _print_predictions(entries: list[dict[str, Any]]) -> None:
+    """A readable table: file, prediction, confidence and the runners-up (or the error)."""
+    import numpy as np
+
+    from mnist_core.preprocess import CONFIDENCE_THRESHOLD, DigitPrediction
+
+    width = max(len("file"), *(len(entry["file"]) for entry in entries))
+    print(f"{'file':<{width}}  digit  confidence  top 3")
+    for entry in entries:
+        if "error" in entry:
+            print(f"{entry['file']:<{width}}  -      -           error: {entry['error']}")
+            continue
+        answer = DigitPrediction(np.array(entry["probabilities"]))
+        top = ", ".join(f"{digit} {p:.1%}" for digit, p in answer.top(3))
+        unsure = "" if answer.is_confident() else f"  (not sure: below {CONFIDENCE_THRESHOLD:.0%})"
+        print(f"{entry['file']:<{width}}  {answer.prediction:<5}  {answer.confidence:>10.1%}  {top}{unsure}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,3 +27,7 @@ class RunError(MnistLabError):
 
 class ImageError(MnistLabError):
     """An image cannot be read, or holds no digit."""
+
+
+class BlankImageError(ImageError):
+    """The image holds no ink (an empty canvas): the page says "draw a digit" instead of an error."""
