@@ -89,9 +89,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR).expanduser() / "analysis"
 
 
-def cache_path(digest: str, split: str, data_checksum: str) -> Path:
-    """The file one analysis is stored in."""
-    return cache_dir() / f"v{CACHE_VERSION}-{digest[:24]}-{split}-{data_checksum[:16]}.npz"
+def cache_path(digest: str, split: str, data_checksum: str, directory: Path | None = None) -> Path:
+    """The file one analysis is stored in (under `directory`, default cache_dir())."""
+    return (directory or cache_dir()) / f"v{CACHE_VERSION}-{digest[:24]}-{split}-{data_checksum[:16]}.npz"
 
 
 _memory: OrderedDict[tuple, Analysis] = OrderedDict()
@@ -99,7 +99,7 @@ _lock = threading.Lock()  # guards _memory and _key_locks
 _key_locks: dict[tuple, threading.Lock] = {}
 
 
-def analyze(checkpoint: Checkpoint, split: Split, use_disk: bool = True) -> Analysis:
+def analyze(checkpoint: Checkpoint, split: Split, use_disk: bool = True, directory: Path | None = None) -> Analysis:
     """The analysis of `checkpoint` on `split`: from memory, else from disk, else computed (and stored)."""
     key = (checkpoint.digest, split.name, split.checksum)
     with _lock:
@@ -110,7 +110,7 @@ def analyze(checkpoint: Checkpoint, split: Split, use_disk: bool = True) -> Anal
             if key in _memory:
                 _memory.move_to_end(key)
                 return _memory[key]
-        path = cache_path(*key)
+        path = cache_path(*key, directory=directory)
         arrays = _read(path, len(split)) if use_disk else None
         if arrays is None:
             arrays = analyze_images(checkpoint.model, split.images, split.labels)
@@ -131,6 +131,43 @@ def is_cached(checkpoint: Checkpoint, split: Split) -> bool:
         if key in _memory:
             return True
     return cache_path(*key).is_file()
+
+
+def prefetch(checkpoint: Checkpoint, split_name: str, data_dir: str | os.PathLike | None = None) -> threading.Thread | None:
+    """Start analysing another split in a background thread (the explorer's nearest-neighbour bank), unless it is cached.
+
+    Failures are left for the foreground call to meet and report; this only saves waiting.
+    """
+    from mnist_core.data import load_split, resolve_data_dir
+
+    root = resolve_data_dir(data_dir)
+    directory = cache_dir()
+
+    def work() -> None:
+        try:
+            analyze(checkpoint, load_split(split_name, root, download=False), directory=directory)
+        except Exception:  # noqa: BLE001 (the foreground call raises the same error with its message)
+            pass
+
+    key = (checkpoint.digest, split_name)
+    with _lock:
+        if any(k[:2] == key for k in _memory) or key in _prefetching:
+            return None
+        _prefetching.add(key)
+    thread = threading.Thread(target=_run_then_forget, args=(work, key), name=f"analysis-{split_name}", daemon=True)
+    thread.start()
+    return thread
+
+
+_prefetching: set[tuple[str, str]] = set()
+
+
+def _run_then_forget(work, key) -> None:
+    try:
+        work()
+    finally:
+        with _lock:
+            _prefetching.discard(key)
 
 
 def clear_memory() -> None:

@@ -1,4 +1,4 @@
-"""The command line: `python -m mnist_core {train,evaluate,predict} ...`.
+"""The command line: `python -m mnist_core {train,evaluate,predict,label-issues} ...`.
 
 A user's mistake (bad flag, missing data, bad checkpoint) prints one line on
 stderr and exits with code 2; anything else is a bug and keeps its traceback.
@@ -64,7 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--checkpoint", metavar="PATH", help="checkpoint to use (default: the bundled pretrained model)")
     predict.add_argument("--json", action="store_true", help="print one JSON list, one entry per image in order")
     predict.set_defaults(handler=_predict)
+
+    issues = commands.add_parser("label-issues", help="rank a split's samples by how likely their label is wrong; prints JSON")
+    issues.add_argument("--checkpoint", metavar="PATH", help="checkpoint to use (default: the bundled pretrained model)")
+    issues.add_argument("--data-dir", help=data_help)
+    issues.add_argument("--split", choices=SPLITS, default="test")
+    issues.add_argument("--top", type=_positive_int, default=20, metavar="K", help="how many suspects to print (default: 20)")
+    issues.set_defaults(handler=_label_issues)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def config_from_args(args: argparse.Namespace):
@@ -223,6 +240,19 @@ def _predict(args: argparse.Namespace) -> int:
     if failed:
         print(f"error: {failed} of {len(entries)} images could not be predicted", file=sys.stderr)
         return EXIT_USAGE
+    return 0
+
+
+def _label_issues(args: argparse.Namespace) -> int:
+    from mnist_core.analysis import analyze
+    from mnist_core.data import load_split
+    from mnist_core.label_issues import find_label_issues
+
+    checkpoint = _checkpoint_or_bundled(args.checkpoint)
+    split = load_split(args.split, args.data_dir)
+    result = analyze(checkpoint, split)
+    issues = find_label_issues(result.probabilities, result.labels, top=args.top)
+    print(json.dumps([issue.to_dict() for issue in issues], indent=2))
     return 0
 
 

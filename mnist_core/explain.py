@@ -101,3 +101,18 @@ def nearest(query: np.ndarray, bank: np.ndarray, k: int = 8, candidates: np.ndar
     # Ties (duplicate images) are ordered by index so results are reproducible.
     order = np.lexsort((pool[closest], distances[closest]))
     return pool[closest[order]].astype(np.int64)
+
+
+def saliency_overlay(pixels: np.ndarray, attribution: np.ndarray, scale: int = 8) -> np.ndarray:
+    """RGB (28*scale, 28*scale, 3) uint8: the digit in grey, red where ink supports the class, blue where it opposes it.
+
+    Colour strength is |attribution| relative to this map's largest value, so two maps are compared by pattern, not size.
+    """
+    grey = np.asarray(pixels, dtype=np.float32) / 255.0 * 0.6
+    peak = float(np.abs(attribution).max())
+    strength = np.abs(attribution) / peak if peak > 0 else np.zeros_like(attribution)
+    strength = np.clip(strength, 0.0, 1.0)[..., None]
+    colour = np.where((attribution > 0)[..., None], np.array([0.86, 0.15, 0.15]), np.array([0.13, 0.4, 0.9]))
+    rgb = grey[..., None] * (1 - strength) + colour * strength
+    image = (np.clip(rgb, 0.0, 1.0) * 255).round().astype(np.uint8)
+    return np.kron(image, np.ones((scale, scale, 1), dtype=np.uint8))

@@ -2,4 +2,103 @@
 
 import streamlit as st
 
+from mnist_core import explore
+from mnist_core.analysis import analyze, is_cached, prefetch
+from mnist_core.data import load_split
+from mnist_core.label_issues import find_label_issues
+from ui import explore as ui
+from ui.errors import show_error
+from ui.models import current_model
+
+ISSUES_SHOWN = 24
+
 st.title("Explore errors")
+
+with show_error(stop=True):
+    checkpoint = current_model()
+if checkpoint is None:
+    st.info("There is no model to explore yet: train one on the Train page.", icon=":material/info:")
+    st.stop()
+
+split_name = st.segmented_control("Split", ("test", "train"), default="test", key="explore_split") or "test"
+with show_error(stop=True):
+    split = load_split(split_name)
+ui.start((checkpoint.digest, split_name))
+
+if not is_cached(checkpoint, split):
+    st.caption(f"Running the model over the {len(split):,} {split_name} images; this happens once per model.")
+with st.spinner(f"Analysing {len(split):,} {split_name} images…"):
+    result = analyze(checkpoint, split)
+if split_name != "train":
+    prefetch(checkpoint, "train")  # the nearest-neighbour bank, ready by the time a sample is opened
+evaluation = result.evaluation
+summary = evaluation.summary()
+issues = find_label_issues(result.probabilities, result.labels)
+
+a, b, c, d = st.columns(4)
+a.metric("Accuracy", f"{summary['accuracy']:.2%}")
+b.metric("Mean loss", f"{summary['loss']:.4f}")
+c.metric("Errors", f"{summary['errors']:,} of {summary['n']:,}")
+d.metric("Suspected label errors", f"{len(issues):,}")
+with st.expander("Precision, recall and F1 per digit"):
+    st.dataframe(
+        explore.per_class_table(result),
+        column_config={name: st.column_config.NumberColumn(format="percent") for name in ("precision", "recall", "f1")},
+    )
+
+matrix_column, map_column = st.columns(2)
+with matrix_column:
+    st.subheader("Confusion matrix")
+    normalized = st.toggle("Row-normalized (share of each true digit)", key="explore_normalized")
+    event = st.dataframe(
+        explore.styled_confusion(evaluation.confusion, normalized),
+        key="explore_cm",
+        on_select="rerun",
+        selection_mode="single-cell",
+    )
+    st.caption("Rows: true digit; columns: predicted digit. Select a cell to show exactly its samples below.")
+    ui.apply_cell(event.selection.cells)
+with map_column:
+    st.subheader("Feature map")
+    chosen = st.plotly_chart(ui.map_figure(result), key="explore_map", on_select="rerun", selection_mode=("box", "lasso"))
+    st.caption("PCA of the penultimate layer, coloured by true digit, errors ringed. Box or lasso points to list them below.")
+    ui.apply_map(chosen.selection.points)
+
+gallery_column, detail_column = st.columns([3, 2], gap="large")
+with gallery_column:
+    # One view at a time (not tabs): tabs would build both galleries on every rerun.
+    view = st.segmented_control("View", ("Gallery", "Suspected label errors"), default="Gallery", key="explore_view")
+    if view != "Suspected label errors":
+        ui.filters()
+        query = ui.current_query()
+        indices = explore.select(result, query)
+        if query.subset:
+            note, clear = st.columns([4, 1])
+            note.info(f"Limited to the {len(query.subset):,} points selected on the map.", icon=":material/filter_alt:")
+            if clear.button("Clear map selection"):
+                st.session_state[ui.SUBSET] = None
+                st.rerun()
+        st.markdown(f"**{len(indices):,} {'sample matches' if len(indices) == 1 else 'samples match'}.**")
+        page = ui.pager(len(indices))
+        on_page = ui.as_list(explore.page_slice(indices, page))
+        ui.open_sample(ui.tiles(split, on_page, [explore.caption(result, i) for i in on_page], key="gallery"))
+    else:
+        st.markdown(
+            f"**{len(issues):,} samples** whose given label the model confidently contradicts "
+            "(per-class thresholds, as in confident learning), most suspect first. "
+            "Score = p(suggested) − p(given)."
+        )
+        top = issues[:ISSUES_SHOWN]
+        captions = [f"given {i.given} → {i.suggested} ({i.score:.2f})" for i in top]
+        ui.open_sample(ui.tiles(split, [i.index for i in top], captions, key="issue"))
+
+with detail_column:
+    index = ui.selected_sample(len(result))
+    if index is None:
+        st.info("Open a sample (the # button under a digit) to see why the model said what it said.", icon=":material/touch_app:")
+    else:
+        with show_error(stop=True):
+            bank_split = load_split("train")
+        with st.spinner("Computing training-set features for nearest neighbours (once per model)…"):
+            bank = analyze(checkpoint, bank_split)
+        ui.detail(checkpoint, split, result, bank_split, bank, index)

@@ -72,3 +72,123 @@ def test_saliency_accepts_chw_and_rejects_bad_input(model):
         explain.saliency(model, torch.zeros(2, 1, 28, 28), target=2)
     with pytest.raises(ValueError):
         explain.saliency(model, _digit(), target=10)
+
+
+def test_embed_matches_forward(model):
+    images = torch.stack([_digit(s)[0] for s in range(7)])
+    features, logits = explain.embed(model, images, batch_size=3)
+    assert features.shape == (7, 128) and logits.shape == (7, 10)
+    with torch.no_grad():
+        expected = model(images).numpy()
+    assert np.allclose(logits, expected, atol=1e-5)
+    empty_features, empty_logits = explain.embed(model, images[:0])
+    assert empty_features.shape == (0, 128) and empty_logits.shape == (0, 10)
+
+
+def test_pca_finds_the_direction_of_largest_spread():
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=500)
+    s = rng.normal(size=500)
+    direction_1 = np.array([3.0, 4.0, 0.0]) / 5
+    direction_2 = np.array([0.0, 0.0, 1.0])
+    features = 10 * t[:, None] * direction_1 + 2 * s[:, None] * direction_2 + 7.0
+    projection = explain.pca_2d(features.astype(np.float32))
+    assert projection.shape == (500, 2) and projection.dtype == np.float32
+    assert abs(np.corrcoef(projection[:, 0], t)[0, 1]) > 0.999
+    assert abs(np.corrcoef(projection[:, 1], s)[0, 1]) > 0.999
+    assert np.allclose(projection.mean(axis=0), 0, atol=1e-4)
+    # Deterministic signs: the same points in another order land in the same places.
+    order = rng.permutation(500)
+    assert np.allclose(explain.pca_2d(features[order].astype(np.float32)), projection[order], atol=1e-3)
+    assert explain.pca_2d(np.empty((0, 128), np.float32)).shape == (0, 2)
+
+
+def test_nearest_neighbours_hand_computed():
+    bank = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [5.0, 5.0], [1.0, 0.0]])
+    query = np.array([0.9, 0.1])
+    assert explain.nearest(query, bank, k=3).tolist() == [1, 4, 0]  # 1 and 4 tie: index order
+    assert explain.nearest(query, bank, k=2, candidates=np.array([True, False, True, True, False])).tolist() == [0, 2]
+    assert explain.nearest(query, bank, k=10, candidates=np.array([3, 2])).tolist() == [2, 3]
+    assert explain.nearest(query, bank, k=3, candidates=np.zeros(5, bool)).tolist() == []
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from tests.trained import make_data, train_checkpoint
+
+    folder = tmp_path_factory.mktemp("trained")
+    data_dir = make_data(folder / "data")
+    return data_dir, train_checkpoint(data_dir, folder / "model.pt")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    from mnist_core import analysis
+
+    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    analysis.clear_memory()
+    yield tmp_path / "cache"
+    analysis.clear_memory()
+
+
+def test_analysis_matches_engine_evaluation(trained, cache):
+    from mnist_core import analysis
+    from mnist_core.checkpoint import load_checkpoint
+    from mnist_core.data import load_split
+    from mnist_core.evaluate import evaluate
+
+    data_dir, path = trained
+    checkpoint, split = load_checkpoint(path), load_split("test", data_dir)
+    result = analysis.analyze(checkpoint, split)
+    reference = evaluate(checkpoint.model, split.images, split.labels)
+    assert len(result) == 200 and result.features.shape == (200, 128) and result.projection.shape == (200, 2)
+    assert np.allclose(result.probabilities, reference.probabilities, atol=1e-5)
+    assert result.evaluation.accuracy == reference.accuracy > 0.9
+    assert result.evaluation.loss == pytest.approx(reference.loss, rel=1e-4)
+    assert np.array_equal(result.labels, split.labels.numpy())
+    assert np.allclose(result.confidence, result.probabilities.max(axis=1))
+
+
+def test_analysis_is_computed_once_then_read_from_memory_and_disk(trained, cache, monkeypatch):
+    from mnist_core import analysis
+    from mnist_core.checkpoint import load_checkpoint
+    from mnist_core.data import load_split
+
+    data_dir, path = trained
+    checkpoint, split = load_checkpoint(path), load_split("test", data_dir)
+    calls = []
+    real = analysis.analyze_images
+    monkeypatch.setattr(analysis, "analyze_images", lambda *a: calls.append(1) or real(*a))
+    assert not analysis.is_cached(checkpoint, split)
+    first = analysis.analyze(checkpoint, split)
+    assert analysis.analyze(checkpoint, split) is first and len(calls) == 1
+    files = list((cache / "analysis").glob("*.npz"))
+    assert len(files) == 1 and checkpoint.digest[:24] in files[0].name
+    assert not list((cache / "analysis").glob("*.tmp"))
+
+    analysis.clear_memory()  # a restarted server: the disk answers, the model does not run
+    assert analysis.is_cached(checkpoint, split)
+    again = analysis.analyze(checkpoint, split)
+    assert len(calls) == 1 and np.array_equal(again.features, first.features)
+
+    analysis.clear_memory()  # a corrupt cache file is recomputed, not trusted
+    files[0].write_bytes(b"garbage")
+    assert np.array_equal(analysis.analyze(checkpoint, split).probabilities, first.probabilities)
+    assert len(calls) == 2
+
+    other = load_split("train", data_dir)  # another split is another entry
+    assert len(analysis.analyze(checkpoint, other)) == 600 and len(calls) == 3
+
+
+def test_analysis_without_writable_cache_still_works(trained, tmp_path, monkeypatch):
+    from mnist_core import analysis
+    from mnist_core.checkpoint import load_checkpoint
+    from mnist_core.data import load_split
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(blocker))
+    analysis.clear_memory()
+    data_dir, path = trained
+    assert len(analysis.analyze(load_checkpoint(path), load_split("test", data_dir))) == 200
+    analysis.clear_memory()

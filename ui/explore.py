@@ -1,0 +1,166 @@
+"""Streamlit pieces of the Explore page: selection state, digit tiles, the sample detail panel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import streamlit as st
+
+from mnist_core import explore
+from mnist_core.analysis import Analysis
+from mnist_core.charts import class_probability_figure, embedding_figure
+from mnist_core.data import Split
+from mnist_core.explain import SALIENCY_METHOD, saliency, saliency_overlay
+
+TRUE, PRED, SHOW, SORT, PAGE = "explore_true", "explore_pred", "explore_show", "explore_sort", "explore_page"
+SUBSET, SAMPLE, CONTEXT = "explore_subset", "explore_sample", "explore_context"
+SEEN_CELL, SEEN_MAP, SEEN_QUERY = "_explore_seen_cell", "_explore_seen_map", "_explore_seen_query"
+SHOW_OPTIONS = ("Errors", "All")
+TILE_COLUMNS = 6
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _map_figure(digest: str, split: str, checksum: str, _result: Analysis):
+    shown = explore.map_points(_result)
+    title = f"{len(shown):,} of {len(_result):,} {split} images"
+    return embedding_figure(_result.projection, _result.labels, _result.predictions, shown, title=title)
+
+
+def map_figure(result: Analysis):
+    """The feature-map figure, built once per model and split (building 10,000 points costs more than drawing them)."""
+    return _map_figure(result.digest, result.split, result.data_checksum, result)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _saliency(digest: str, split: str, index: int, digit: int, _model, _image) -> np.ndarray:
+    return saliency(_model, _image, digit)
+
+
+def start(context: tuple[str, str]) -> None:
+    """Initialise the page's state; a new model or split drops the sample and map selection made for the old one."""
+    defaults = {TRUE: None, PRED: None, SHOW: "Errors", SORT: "confidence", PAGE: 1, SUBSET: None, SAMPLE: None}
+    for key, value in defaults.items():
+        st.session_state.setdefault(key, value)
+    if st.session_state.get(CONTEXT) != context:
+        st.session_state[CONTEXT] = context
+        st.session_state[SUBSET] = None
+        st.session_state[SAMPLE] = None
+        st.session_state[PAGE] = 1
+
+
+def apply_cell(cells: Sequence) -> None:
+    """A newly selected confusion cell (t, p) becomes the gallery filter: exactly the samples in that cell."""
+    cell = explore.cell_from_selection(cells)
+    if cell == st.session_state.get(SEEN_CELL):
+        return
+    st.session_state[SEEN_CELL] = cell
+    if cell is not None:
+        st.session_state[TRUE], st.session_state[PRED] = cell
+        st.session_state[SHOW] = "Errors" if cell[0] != cell[1] else "All"
+        st.session_state[SUBSET] = None
+
+
+def apply_map(points: Sequence) -> None:
+    """A new box or lasso selection on the map becomes the gallery's sample set (all of them, right or wrong)."""
+    chosen = explore.indices_from_points(points)
+    if chosen == st.session_state.get(SEEN_MAP):
+        return
+    st.session_state[SEEN_MAP] = chosen
+    st.session_state[SUBSET] = chosen or None
+    if chosen:
+        st.session_state[TRUE] = st.session_state[PRED] = None
+        st.session_state[SHOW] = "All"
+
+
+def current_query() -> explore.GalleryQuery:
+    """The gallery query the filter widgets describe; a changed query goes back to page 1."""
+    subset = st.session_state.get(SUBSET)
+    query = explore.GalleryQuery(
+        true=st.session_state.get(TRUE),
+        predicted=st.session_state.get(PRED),
+        errors_only=st.session_state.get(SHOW) == "Errors",
+        subset=tuple(subset) if subset else None,
+        sort=st.session_state.get(SORT, "confidence"),
+    )
+    if st.session_state.get(SEEN_QUERY) != query:
+        st.session_state[SEEN_QUERY] = query
+        st.session_state[PAGE] = 1
+    return query
+
+
+def filters() -> None:
+    """The gallery's filter, order and show widgets (their state lives in session_state)."""
+    digits = [None, *range(10)]
+    label = lambda d: "any" if d is None else str(d)  # noqa: E731
+    a, b, c, d = st.columns(4)
+    a.selectbox("True digit", digits, format_func=label, key=TRUE)
+    b.selectbox("Predicted digit", digits, format_func=label, key=PRED)
+    c.segmented_control("Show", SHOW_OPTIONS, key=SHOW)
+    d.selectbox("Order", tuple(explore.SORTS), format_func=explore.SORTS.__getitem__, key=SORT)
+
+
+def pager(total: int) -> int:
+    """A page number input sized to `total` items; returns the page to show."""
+    pages = explore.page_count(total)
+    st.session_state[PAGE] = min(max(int(st.session_state.get(PAGE) or 1), 1), pages)
+    if pages == 1:
+        return 1
+    return int(st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=PAGE))
+
+
+def tiles(split: Split, indices: Sequence[int], captions: Sequence[str], key: str, scale: int = 3) -> int | None:
+    """Enlarged digits in a grid, each with an Open button; returns the index whose button was pressed."""
+    if len(indices) == 0:
+        return None
+    images = explore.pixels(split, indices)
+    opened = None
+    columns = st.columns(TILE_COLUMNS)
+    for position, (index, image, text) in enumerate(zip(indices, images, captions)):
+        with columns[position % TILE_COLUMNS]:
+            st.image(explore.enlarge(image, scale), caption=text)
+            if st.button(f"#{index}", key=f"{key}_{index}", help="Open this sample", width="stretch"):
+                opened = int(index)
+    return opened
+
+
+def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: Analysis, index: int) -> None:
+    """One sample: the digit, its class probabilities, saliency for the predicted and given class, nearest training images."""
+    given, predicted = int(result.labels[index]), int(result.predictions[index])
+    st.subheader(f"Sample #{index} of the {split.name} split")
+    st.caption(f"Given label {given}, predicted {predicted} with {result.confidence[index]:.1%}, loss {result.losses[index]:.3f}.")
+    pixels = explore.pixels(split, [index])[0]
+    left, right = st.columns([1, 2])
+    left.image(explore.enlarge(pixels, 6), caption=f"#{index}")
+    right.plotly_chart(class_probability_figure(result.probabilities[index], true_label=given), key="explore_probs")
+    classes = [predicted] if predicted == given else [predicted, given]
+    st.markdown(f"**Saliency** ({SALIENCY_METHOD}): red ink pushes towards the class, blue ink away from it.")
+    columns = st.columns(len(classes))
+    for column, digit in zip(columns, classes):
+        role = "predicted" if digit == predicted else "given"
+        attribution = _saliency(checkpoint.digest, split.name, index, digit, checkpoint.model, split.images[index : index + 1])
+        column.image(saliency_overlay(pixels, attribution, scale=5), caption=f"towards {digit} ({role})")
+    st.markdown("**Nearest training images** in the model's feature space (penultimate layer)")
+    for digit in classes:
+        role = "predicted" if digit == predicted else "given"
+        near = explore.neighbours(result, index, bank, digit)
+        st.caption(f"Labelled {digit} ({role} class)")
+        images = explore.pixels(bank_split, near)
+        st.image([explore.enlarge(image, 2) for image in images], caption=[f"#{i}" for i in near])
+
+
+def selected_sample(n: int) -> int | None:
+    """The sample whose detail is open, if it exists in the current split."""
+    index = st.session_state.get(SAMPLE)
+    return index if isinstance(index, int) and 0 <= index < n else None
+
+
+def open_sample(index: int | None) -> None:
+    """Open a sample's detail panel (None leaves it as it is)."""
+    if index is not None:
+        st.session_state[SAMPLE] = int(index)
+
+
+def as_list(values: np.ndarray) -> list[int]:
+    """Plain ints for widget keys and captions."""
+    return [int(v) for v in values]
