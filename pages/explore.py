@@ -57,12 +57,12 @@ with matrix_column:
         selection_mode="single-cell",
     )
     st.caption("Rows: true digit; columns: predicted digit. Select a cell to show exactly its samples below.")
-    ui.apply_cell(event.selection.cells)
+    ui.apply_cell(event["selection"]["cells"])
 with map_column:
     st.subheader("Feature map")
     chosen = st.plotly_chart(ui.map_figure(result), key="explore_map", on_select="rerun", selection_mode=("box", "lasso"))
     st.caption("PCA of the penultimate layer, coloured by true digit, errors ringed. Box or lasso points to list them below.")
-    ui.apply_map(chosen.selection.points)
+    ui.apply_map(chosen["selection"]["points"])
 
 gallery_column, detail_column = st.columns([3, 2], gap="large")
 with gallery_column:

@@ -1,0 +1,165 @@
+"""The Explore page driven by AppTest: a real finished run on tiny data with purposely flipped test labels."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from mnist_core import analysis
+from mnist_core.checkpoint import load_checkpoint
+from mnist_core.data import load_split
+from tests.app_support import app, texts, train_tiny
+from tests.trained import FLIPPED, make_data
+from ui.explore import TILE_COLUMNS
+
+PAGE = "pages/explore.py"
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """Tiny data with flipped test labels and one finished run trained on it by the real CLI (once per module)."""
+    folder = tmp_path_factory.mktemp("explore")
+    data_dir = make_data(folder / "data", flipped=FLIPPED)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MNIST_LAB_RUNS_DIR", str(folder / "runs"))
+        run = train_tiny(data_dir, "explore", epochs=4)
+    return data_dir, folder / "runs", run
+
+
+@pytest.fixture
+def explore_env(trained_run, tmp_path, monkeypatch):
+    """The trained run as the only model, a private analysis cache; returns the test split's analysis."""
+    data_dir, runs, run = trained_run
+    monkeypatch.setattr("mnist_core.models.pretrained_available", lambda: False)
+    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs))
+    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    analysis.clear_memory()
+    yield analysis.analyze(load_checkpoint(run.checkpoint_path), load_split("test", data_dir))
+    analysis.clear_memory()
+
+
+def _matches(at) -> int:
+    found = [re.match(r"\*\*([\d,]+) samples? match", m.value) for m in at.markdown]
+    (count,) = [int(m.group(1).replace(",", "")) for m in found if m]
+    return count
+
+
+def _tile_buttons(at) -> list[int]:
+    """The sample indices of the tiles in reading order (AppTest lists a grid column by column)."""
+    by_column = [int(b.label[1:]) for b in at.button if b.label.startswith("#")]
+    n, width = len(by_column), TILE_COLUMNS
+    heights = [len(range(c, n, width)) for c in range(width)]
+    starts = np.cumsum([0, *heights[:-1]])
+    return [by_column[starts[i % width] + i // width] for i in range(n)]
+
+
+def _captions(at) -> list[str]:
+    return [c for image in at.image for c in image.captions]
+
+
+def test_page_renders_overview_matrix_map_and_error_gallery(explore_env):
+    test = explore_env
+    at = app(PAGE)
+    assert not at.exception
+    assert at.title[0].value == "Explore errors"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Accuracy"] == f"{test.evaluation.accuracy:.2%}"
+    errors = int((test.predictions != test.labels).sum())
+    assert metrics["Errors"] == f"{errors:,} of 200"
+    assert errors >= len(FLIPPED)  # the flipped labels are errors of the given labels
+    (matrix,) = [frame for frame in at.dataframe if list(frame.value.columns) == [str(d) for d in range(10)]]
+    assert np.array_equal(matrix.value.to_numpy(), test.evaluation.confusion)
+    assert len(at.get("plotly_chart")) == 1
+    assert _matches(at) == errors
+    assert len(_tile_buttons(at)) == min(errors, 24)
+    # Most confident mistake first.
+    assert _tile_buttons(at)[0] == int(np.argmax(np.where(test.predictions != test.labels, test.confidence, -1)))
+
+
+def test_selecting_a_confusion_cell_filters_the_gallery_to_that_cell(explore_env):
+    test = explore_env
+    confusion = test.evaluation.confusion.copy()
+    np.fill_diagonal(confusion, 0)
+    t, p = np.unravel_index(confusion.argmax(), confusion.shape)
+    at = app(PAGE)
+    at.session_state["explore_cm"] = {"selection": {"rows": [], "columns": [], "cells": [[int(t), str(p)]]}}
+    at.run()
+    assert not at.exception
+    assert _matches(at) == confusion[t, p]
+    shown = _tile_buttons(at)
+    assert sorted(shown) == sorted(np.flatnonzero((test.labels == t) & (test.predictions == p)).tolist())
+    assert all(c.startswith(f"{t} → {p} (") for c in _captions(at))
+    assert at.selectbox(key="explore_true").value == t and at.selectbox(key="explore_pred").value == p
+
+    # A diagonal cell lists the correctly classified samples of that digit.
+    at.session_state["explore_cm"] = {"selection": {"rows": [], "columns": [], "cells": [[int(t), str(t)]]}}
+    at.run()
+    assert _matches(at) == test.evaluation.confusion[t, t]
+
+
+def test_filters_sort_and_pages(explore_env):
+    test = explore_env
+    at = app(PAGE)
+    at.segmented_control(key="explore_show").set_value("All").run()
+    assert _matches(at) == 200
+    assert len(_tile_buttons(at)) == 24
+    at.number_input(key="explore_page").set_value(9).run()
+    assert _tile_buttons(at) == [int(i) for i in np.lexsort((np.arange(200), -test.confidence))[192:]]
+    at.selectbox(key="explore_true").set_value(3).run()
+    assert _matches(at) == int((test.labels == 3).sum())
+    assert not at.number_input or at.number_input(key="explore_page").value == 1  # a new filter starts at page 1
+
+
+def test_map_selection_lists_the_selected_points(explore_env):
+    at = app(PAGE)
+    points = [{"customdata": [i, 0], "point_index": 0, "curve_number": 0} for i in (5, 9, 150)]
+    at.session_state["explore_map"] = {"selection": {"points": points, "point_indices": [], "box": [], "lasso": []}}
+    at.run()
+    assert not at.exception
+    assert _matches(at) == 3 and sorted(_tile_buttons(at)) == [5, 9, 150]
+    assert "3 points selected on the map" in texts(at.info)
+
+
+def test_opening_a_sample_shows_probabilities_saliency_and_neighbours(explore_env):
+    test = explore_env
+    at = app(PAGE)
+    first = _tile_buttons(at)[0]
+    next(b for b in at.button if b.label == f"#{first}").click().run()
+    assert not at.exception
+    assert f"Sample #{first} of the test split" in texts(at.subheader)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # the map and the probability bars
+    captions = _captions(at)
+    predicted, given = int(test.predictions[first]), int(test.labels[first])
+    assert f"towards {predicted} (predicted)" in captions and f"towards {given} (given)" in captions
+    assert "integrated gradients" in texts(at.markdown)
+    train = load_split("train")
+    neighbours = [int(c[1:]) for c in captions if re.fullmatch(r"#\d+", c) and int(c[1:]) != first]
+    labels = train.labels.numpy()
+    assert len(neighbours) == 12 and {labels[i] for i in neighbours[:6]} == {predicted} and {labels[i] for i in neighbours[6:]} == {given}
+
+
+def test_suspected_label_errors_lists_the_flipped_labels_first(explore_env):
+    at = app(PAGE)
+    at.segmented_control(key="explore_view").set_value("Suspected label errors").run()
+    assert not at.exception
+    assert set(_tile_buttons(at)[: len(FLIPPED)]) == set(FLIPPED)
+    assert all(c.startswith("given ") for c in _captions(at))
+
+
+def test_train_split(explore_env):
+    at = app(PAGE)
+    at.segmented_control(key="explore_split").set_value("train").run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Errors"].endswith("of 600")
+
+
+def test_without_a_model_the_page_says_what_to_do(tiny_data, runs_dir, monkeypatch):
+    monkeypatch.setattr("mnist_core.models.pretrained_available", lambda: False)
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tiny_data))
+    at = app(PAGE)
+    assert not at.exception
+    assert "no model to explore yet" in texts(at.info)
