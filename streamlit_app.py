@@ -7,6 +7,7 @@ over pages/, and the sidebar they share (model picker, data folder in use).
 import streamlit as st
 
 from mnist_core.data import dataset_present, resolve_data_dir
+from mnist_core.limits import public_message
 from ui.models import model_picker
 
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
@@ -25,8 +26,8 @@ with st.sidebar:
     model_picker()
     data_dir = resolve_data_dir().resolve()
     if dataset_present(data_dir):
-        st.caption(f":material/dataset: MNIST from `{data_dir}`")
+        st.caption(public_message(f":material/dataset: MNIST from `{data_dir}`"))  # no server paths when hosted
     else:
-        st.caption(f":material/warning: No MNIST in `{data_dir}`: see Home.")
+        st.caption(public_message(f":material/warning: No MNIST in `{data_dir}`: see Home."))
 
 page.run()

@@ -124,9 +124,25 @@ def check_config(config: TrainConfig, limits: Limits | None = None) -> TrainConf
     return config
 
 
+
+def fit_config(config: TrainConfig, limits: Limits | None = None) -> TrainConfig:
+    """`config` brought within the caps (fewer epochs, a subset, a smaller batch): the Train form's starting values."""
+    limits = current_limits() if limits is None else limits
+    changes = {}
+    if limits.max_epochs is not None and config.epochs > limits.max_epochs:
+        changes["epochs"] = limits.max_epochs
+    cap = limits.max_train_subset
+    if cap is not None and (config.train_subset is None or config.train_subset > cap):
+        changes["train_subset"] = cap
+    if limits.max_batch_size is not None and config.batch_size > limits.max_batch_size:
+        changes["batch_size"] = limits.max_batch_size
+    if limits.max_threads is not None and config.threads is not None and config.threads > limits.max_threads:
+        changes["threads"] = limits.max_threads
+    return config.replace(**changes) if changes else config
+
 # An absolute POSIX path: starts at a '/' that opens a word (not the '//' of a URL)
-# and runs to whitespace, a quote or a bracket.
-_ABS_PATH = re.compile(r"(?<![^\s'\"(\[=:,])/(?!/)[^\s'\"()\[\],;]*")
+# and runs to whitespace, a quote, a Markdown backtick or a bracket.
+_ABS_PATH = re.compile(r"(?<![^\s'\"`(\[=:,])/(?!/)[^\s'\"`()\[\],;]*")
 
 
 def redact_paths(text: str) -> str:

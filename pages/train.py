@@ -11,6 +11,7 @@ from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
 from mnist_core.data import dataset_present, resolve_data_dir
 from mnist_core.errors import ConfigError, RunError
 from mnist_core.launch import max_concurrent_runs, start_run
+from mnist_core.limits import current_limits, fit_config, public_message
 from mnist_core.model import DEVICES
 from mnist_core.models import RUN_PREFIX
 from mnist_core.runs import Run, RunStore, validate_name
@@ -44,8 +45,12 @@ def _start(preset: str) -> None:
         return
     try:
         run = start_run(config, data_dir=resolve_data_dir(), name=name)
+    except ConfigError as exc:  # over this server's hosted-mode caps
+        st.session_state[PROBLEM] = (exc.field, str(exc))
+        return
     except RunError as exc:
-        st.session_state[PROBLEM] = ("start", str(exc))
+        # Another run training is a wait ("start", cleared once it ends); a runs folder that cannot be written is an error.
+        st.session_state[PROBLEM] = ("start" if RunStore().active() else "runs", public_message(exc))
         return
     st.session_state[STARTED] = run.id
 
@@ -66,7 +71,9 @@ def new_run_form() -> None:
         "Preset", list(PRESETS), key="train_preset", default="seed", required=True,
         help="seed: the classic recipe (Adam 1e-3, batch 64, 10 epochs). fast: a one-cycle schedule that reaches ~99% in 2 epochs.",
     )  # fmt: skip
-    defaults = TrainConfig.from_preset(preset)
+    defaults = fit_config(TrainConfig.from_preset(preset))  # a hosted server's caps lower the preset's values
+    if current_limits().hosted:
+        st.caption(current_limits().summary())
     with st.form(f"train_form_{preset}", border=True):
         left, middle, right = st.columns(3)
         with left:
@@ -143,7 +150,7 @@ def run_panel(run: Run) -> None:
     else:
         final = rows[-1] if rows else None
         if live.status == "failed":
-            st.error(live.error or "The run failed without a message; see its train.log.", icon=":material/error:")
+            st.error(public_message(live.error or "The run failed without a message; see its train.log."), icon=":material/error:")
         elif live.status == "stopped":
             st.warning(f"Stopped after {len(rows)} complete epoch(s) of {live.epochs}, in {summary.format_duration(live.elapsed_s)}.")
         else:
@@ -191,7 +198,7 @@ store = RunStore()
 run, training = focus_run(store)
 if not dataset_present(resolve_data_dir()):
     st.warning(
-        f"MNIST is not in `{resolve_data_dir().resolve()}`: a run will try to download it and fail when offline (see Home).",
+        public_message(f"MNIST is not in `{resolve_data_dir().resolve()}`: a run will try to download it and fail when offline (see Home)."),
         icon=":material/warning:",
     )
 if training:

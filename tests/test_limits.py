@@ -7,7 +7,15 @@ import pytest
 from mnist_core.config import TrainConfig
 from mnist_core.errors import ConfigError
 from mnist_core.launch import max_concurrent_runs, start_run
-from mnist_core.limits import HOSTED_DEFAULTS, Limits, check_config, current_limits, public_message, redact_paths
+from mnist_core.limits import (
+    HOSTED_DEFAULTS,
+    Limits,
+    check_config,
+    current_limits,
+    fit_config,
+    public_message,
+    redact_paths,
+)
 
 
 def test_local_default_has_no_caps_but_one_run_at_a_time():
@@ -68,6 +76,18 @@ def test_check_config_passes_a_config_at_the_caps():
     assert check_config(config.replace(threads=None), HOSTED) is not None  # torch's default thread count is fine
 
 
+def test_fit_config_brings_every_preset_within_the_caps():
+    for preset in ("seed", "fast"):
+        config = TrainConfig.from_preset(preset, threads=8)
+        fitted = fit_config(config, HOSTED)
+        assert check_config(fitted, HOSTED) is fitted
+        assert fitted.preset == preset and fitted.lr == config.lr and fitted.optimizer == config.optimizer
+    assert fit_config(TrainConfig.from_preset("seed"), HOSTED).epochs == 5
+    assert fit_config(TrainConfig(epochs=2, train_subset=500), HOSTED) == TrainConfig(epochs=2, train_subset=500)
+    local = TrainConfig.from_preset("seed")
+    assert fit_config(local, Limits()) is local
+
+
 def test_summary_lists_the_caps():
     assert HOSTED.summary() == (
         "This server trains at most 5 epoch(s), on at most 20,000 training images, with batches of at most 512, 1 run(s) at a time."
@@ -92,6 +112,7 @@ def test_launcher_uses_the_same_limits(monkeypatch, runs_dir, tiny_data):
         ('File "/usr/lib/python3.11/x.py", line 3', 'File "…/x.py", line 3'),
         ("run: /work/main/runs/20260101-000000-seed", "run: …/20260101-000000-seed"),
         ("(/tmp/a)", "(…/a)"),
+        ("MNIST from `/srv/data`: see Home.", "MNIST from `…/data`: see Home."),
         ("see https://example.org/mnist/x.gz and runs/relative/path", "see https://example.org/mnist/x.gz and runs/relative/path"),
         ("epochs: must be between 1 and 200, got 0.", "epochs: must be between 1 and 200, got 0."),
         ("a/b 1/2 and / alone", "a/b 1/2 and …/ alone"),

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import streamlit as st
 
 from mnist_core.errors import MnistLabError
+from mnist_core.limits import public_message
 
 
 @contextlib.contextmanager
@@ -16,6 +17,6 @@ def show_error(stop: bool = False) -> Iterator[None]:
     try:
         yield
     except MnistLabError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(public_message(exc), icon=":material/error:")  # no server paths on a hosted instance
         if stop:
             st.stop()
