@@ -129,10 +129,11 @@ def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mnist_core.data import load_split
+    from mnist_core.limits import check_config
     from mnist_core.recorder import RunRecorder
     from mnist_core.train import train
 
-    config = config_from_args(args)
+    config = check_config(config_from_args(args))  # a hosted server's caps hold for its command line too
     run = _claim_run_dir(args, config)
     interrupted = False
 

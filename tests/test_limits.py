@@ -127,3 +127,14 @@ def test_public_message_redacts_only_when_hosted():
     error = RuntimeError("Cannot read /srv/secret/place/model.pt.")
     assert public_message(error, Limits(hosted=False)) == "Cannot read /srv/secret/place/model.pt."
     assert public_message(error, Limits(hosted=True)) == "Cannot read …/model.pt."
+
+
+def test_cli_train_obeys_the_same_caps(monkeypatch, runs_dir, tiny_data, capsys):
+    from mnist_core.cli import main
+
+    monkeypatch.setenv("MNIST_LAB_HOSTED", "1")
+    assert main(["train", "--data-dir", str(tiny_data), "--epochs", "2"]) == 2
+    assert capsys.readouterr().err.startswith("error: train_subset: is the full training set but this server trains on at most 20,000")
+    assert main(["train", "--data-dir", str(tiny_data), "--epochs", "9", "--train-subset", "100"]) == 2
+    assert capsys.readouterr().err.startswith("error: epochs: is 9 but this server trains at most 5")
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
