@@ -70,20 +70,21 @@ class Preprocessed:
     """A digit ready for the model, with the stages that made it (uint8 images, for display)."""
 
     input: np.ndarray  # the image as given (RGB, RGBA or greyscale), shrunk to at most DISPLAY_SIDE
-    cropped: np.ndarray  # the ink inside its bounding box, white on black
+    cropped: np.ndarray  # the ink inside its bounding box, white on black, framed square, at most DISPLAY_SIDE
     fitted: np.ndarray  # the crop scaled to fit 20x20, shown in a 20x20 frame
-    centred: np.ndarray  # 28x28, centre of mass in the middle: what the model sees
+    centred: np.ndarray  # 28x28, centre of mass on the centre pixel: what the model sees
     pixels: np.ndarray  # float32 (28, 28) in [0, 1], white ink on black
     tensor: torch.Tensor  # float32 (1, 1, 28, 28), normalized like the training data
     bbox: tuple[int, int, int, int]  # ink bounding box in the input: top, left, bottom, right (exclusive)
 
-    def stages(self) -> dict[str, np.ndarray]:
-        """The four stages by caption, in order."""
+    def stages(self, side: int = 168) -> dict[str, np.ndarray]:
+        """The four stages by caption, in order, each sized to about `side` pixels for display."""
+        top, left, bottom, right = self.bbox
         return {
-            "input": self.input,
-            "cropped to the ink": self.cropped,
-            "scaled to fit 20x20": self.fitted,
-            "centred in 28x28": self.centred,
+            "input": _display(self.input, side, grow=True),
+            f"cropped to the ink ({right - left}x{bottom - top})": _display(self.cropped, side, grow=True),
+            "scaled to fit 20x20": _display(self.fitted, side, grow=True),
+            "centred in 28x28": _display(self.centred, side, grow=True),
         }
 
 
@@ -139,7 +140,7 @@ def preprocess(source: Any) -> Preprocessed:
     tensor = normalize(torch.from_numpy(centred)).reshape(1, 1, SIZE, SIZE)
     return Preprocessed(
         input=_display(pixels),
-        cropped=_to_uint8(cropped),
+        cropped=_display(_to_uint8(_frame(cropped, max(cropped.shape)))),
         fitted=_to_uint8(_frame(fitted, FIT)),
         centred=_to_uint8(centred),
         pixels=centred,
@@ -158,16 +159,17 @@ def ink_map(pixels: np.ndarray) -> np.ndarray:
     if values.ndim == 2:
         values = values[:, :, None]
     channels = values.shape[2]
-    colour, alpha = (values[:, :, :-1], values[:, :, -1]) if channels in (2, 4) else (values, None)
-    if colour.shape[2] == 3:
-        grey = colour @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    alpha = values[:, :, -1] if channels in (2, 4) else None
+    if channels >= 3:
+        # ITU-R 601 luma, as PIL's convert("L"); channel by channel is 5x faster than a strided matmul.
+        grey = 0.299 * values[:, :, 0] + 0.587 * values[:, :, 1] + 0.114 * values[:, :, 2]
     else:
-        grey = colour[:, :, 0]
+        grey = values[:, :, 0]
 
     if alpha is not None and np.median(_border(alpha)) < 0.5:
         ink = alpha
     else:
-        if alpha is not None:
+        if alpha is not None and alpha.min() < 1.0:
             # Semi-transparent strokes on an opaque background: blend them over that background.
             background = float(np.median(_border(grey)[_border(alpha) >= 0.5]))
             grey = alpha * grey + (1.0 - alpha) * background
@@ -280,17 +282,25 @@ def _to_uint8(values: np.ndarray) -> np.ndarray:
     return np.round(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def _display(pixels: np.ndarray) -> np.ndarray:
-    """The input as uint8 for st.image, shrunk so a huge upload is not sent back to the browser."""
+def _display(pixels: np.ndarray, side: int = DISPLAY_SIDE, grow: bool = False) -> np.ndarray:
+    """uint8 pixels for st.image, about `side` pixels on the longer side.
+
+    Big images shrink (a huge upload is not sent back to the browser); small ones grow by a
+    whole factor with nearest-neighbour, because the browser would blur a 28x28 digit.
+    """
     array = np.asarray(pixels)
     if array.dtype != np.uint8:
         array = _to_uint8(_as_float(array))
     if array.ndim == 3 and array.shape[2] in (1, 2):
         array = array[:, :, 0]
-    if max(array.shape[:2]) > DISPLAY_SIDE:
+    longer = max(array.shape[:2])
+    if longer > side:
         image = Image.fromarray(array)
-        image.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE), Image.Resampling.LANCZOS)
+        image.thumbnail((side, side), Image.Resampling.LANCZOS)
         array = np.asarray(image)
+    elif grow and longer * 2 <= side:
+        factor = side // longer
+        array = np.repeat(np.repeat(array, factor, axis=0), factor, axis=1)
     return array
 
 

@@ -1,5 +1,96 @@
 """Draw page: draw or upload a digit and see what the model thinks, and why."""
 
 import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from mnist_core.charts import class_probability_figure
+from mnist_core.errors import BlankImageError, ImageError
+from mnist_core.explain import SALIENCY_METHOD, saliency, saliency_overlay
+from mnist_core.preprocess import CONFIDENCE_THRESHOLD, UPLOAD_TYPES, predict, preprocess
+from ui.errors import show_error
+from ui.models import current_model
+
+CANVAS_SIDE = 280  # ten canvas pixels per MNIST pixel
+VERSION = "draw_canvas_version"  # bumping it gives the canvas a new key: an empty canvas
 
 st.title("Draw a digit")
+st.caption(
+    "Draw with the mouse or a finger, or upload a picture. The digit is prepared the way MNIST's were "
+    "(cropped, scaled to fit 20x20, centred by its centre of mass in 28x28) before the model sees it."
+)
+
+with show_error(stop=True):
+    checkpoint = current_model()
+if checkpoint is None:
+    st.info("There is no model yet: train one on the Train page.", icon=":material/info:")
+    st.stop()
+
+st.session_state.setdefault(VERSION, 0)
+left, right = st.columns([2, 3], gap="large")
+
+with left:
+    source = st.segmented_control("Input", ("Draw", "Upload"), default="Draw", key="draw_source") or "Draw"
+    image = None
+    if source == "Draw":
+        brush, clear = st.columns([2, 1], vertical_alignment="bottom")
+        width = brush.slider("Brush width", min_value=6, max_value=40, value=20, key="draw_brush")
+        if clear.button("Clear", icon=":material/delete:", width="stretch", key="draw_clear"):
+            st.session_state[VERSION] += 1
+        # The canvas's own toolbar (undo, redo, reset) floats over the line above it: keep that line short.
+        st.caption("Draw one digit:")
+        canvas = st_canvas(
+            stroke_width=width,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            width=CANVAS_SIDE,
+            height=CANVAS_SIDE,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key=f"draw_canvas_{st.session_state[VERSION]}",
+        )
+        image = canvas.image_data
+    else:
+        upload = st.file_uploader(
+            "A picture of one digit, dark on light or light on dark, any size",
+            type=list(UPLOAD_TYPES),
+            key="draw_upload",
+        )
+        image = upload
+
+with right:
+    digit = None
+    if image is None:
+        st.info("Draw a digit on the canvas (or upload a picture) to see what the model thinks.", icon=":material/draw:")
+    else:
+        try:
+            digit = preprocess(image)
+        except BlankImageError as exc:
+            st.info(str(exc), icon=":material/draw:")
+        except ImageError as exc:
+            st.error(str(exc), icon=":material/error:")
+
+    if digit is not None:
+        answer = predict(checkpoint.model, digit)
+        top = answer.top(3)
+        runners_up = ", ".join(f"**{d}** {p:.1%}" for d, p in top[1:])
+        if answer.is_confident():
+            st.success(f"### It's a {answer.prediction}\n{answer.confidence:.1%} sure · then {runners_up}", icon=":material/check_circle:")
+        else:
+            guesses = " or ".join(f"**{d}** ({p:.0%})" for d, p in top)
+            st.warning(
+                f"### Not sure\nThe model is less than {CONFIDENCE_THRESHOLD:.0%} sure: maybe {guesses}. "
+                "Try drawing it larger, clearer or in one piece.",
+                icon=":material/help:",
+            )
+        chart, explanation = st.columns([3, 2])
+        chart.plotly_chart(class_probability_figure(answer.probabilities), key="draw_probabilities")
+        with explanation:
+            attribution = saliency(checkpoint.model, digit.tensor, answer.prediction)
+            st.image(saliency_overlay(digit.centred, attribution, scale=7), caption=f"Why {answer.prediction}")
+            st.caption(f"Saliency ({SALIENCY_METHOD}): red ink pushes towards {answer.prediction}, blue ink away from it.")
+
+if digit is not None:
+    st.subheader("What the model sees", divider="gray")
+    stages = digit.stages()
+    for column, (caption, picture) in zip(st.columns(len(stages)), stages.items()):
+        column.image(picture, caption=caption)

@@ -358,3 +358,21 @@ def test_bundled_model_reads_drawn_digits():
             if answer.prediction != digit:
                 wrong.append(f"{name}: {digit} read as {answer.prediction} ({answer.confidence:.0%})")
     assert not wrong, wrong
+
+
+def test_stages_for_display_are_small_crisp_and_in_order():
+    result = preprocess(canvas_rgba(1, box=(200, 20, 260, 200), width=12))
+    stages = result.stages(side=168)
+    captions = list(stages)
+    assert captions[0] == "input" and captions[-1] == "centred in 28x28"
+    top, left, bottom, right = result.bbox
+    assert captions[1] == f"cropped to the ink ({right - left}x{bottom - top})"
+    for image in stages.values():
+        assert image.dtype == np.uint8 and 84 < max(image.shape[:2]) <= 168
+    # The 28x28 is enlarged by whole pixels (6x), not blurred: each block is one value.
+    centred = stages["centred in 28x28"]
+    assert centred.shape == (168, 168)
+    np.testing.assert_array_equal(centred[::6, ::6], result.centred)
+    # The crop is shown square, so a thin "1" keeps its shape instead of being stretched.
+    cropped = stages[captions[1]]
+    assert cropped.shape[0] == cropped.shape[1]
