@@ -43,6 +43,16 @@ def _layout(figure: go.Figure, title: str, x_title: str, y_title: str) -> go.Fig
     return figure
 
 
+def _accuracy_axis(figure: go.Figure, values: Sequence[float]) -> None:
+    """Percent ticks, zoomed on the data but never past 100% (Plotly's autorange pads a flat line to 150%)."""
+    figure.update_yaxes(tickformat=".1%")
+    finite = [v for v in values if not math.isnan(v)]
+    if finite:
+        low, high = min(finite), max(finite)
+        pad = max((high - low) * 0.1, 0.005)
+        figure.update_yaxes(range=[max(0.0, low - pad), min(1.0, high) + pad / 2])
+
+
 def _epoch_axis(figure: go.Figure, rows: Rows) -> None:
     # Whole epochs only: a fractional tick ("1.5") would suggest a measurement that does not exist.
     figure.update_xaxes(tickmode="linear", tick0=1, dtick=max(1, len(rows) // 10))
@@ -67,7 +77,7 @@ def train_test_figure(rows: Rows, metric: str) -> go.Figure:
     title = "Loss per epoch" if metric == "loss" else "Accuracy per epoch"
     _layout(figure, title, "epoch", "cross-entropy" if metric == "loss" else "accuracy")
     if metric == "acc":
-        figure.update_yaxes(tickformat=".1%")
+        _accuracy_axis(figure, [row[f"{split}_acc"] for row in rows for split in ("train", "test")])
     _epoch_axis(figure, rows)
     return figure
 
@@ -94,6 +104,7 @@ def per_class_figure(accuracies: Sequence[float], title: str = "Test accuracy pe
     # Leave room under the lowest bar and above the highest label.
     figure.update_yaxes(range=[max(0.0, low - (1.0 - low) * 0.5 - 0.01), 1.0 + (1.0 - low) * 0.25 + 0.005], tickformat=".0%")
     figure.update_layout(hovermode="closest", showlegend=False)
+    figure.update_xaxes(type="category", tickmode="array", tickvals=[str(d) for d in range(NUM_CLASSES)])  # every digit labelled
     return figure
 
 
@@ -113,7 +124,7 @@ def overlay_figure(series: Mapping[str, Rows], metric: str = "test_acc") -> go.F
         )
     _layout(figure, f"{METRIC_LABELS[metric]} by epoch", "epoch", METRIC_LABELS[metric].lower())
     if metric.endswith("_acc"):
-        figure.update_yaxes(tickformat=".1%")
+        _accuracy_axis(figure, [row[metric] for rows in series.values() for row in rows])
     figure.update_layout(hovermode="closest")
     figure.update_xaxes(tickmode="linear", tick0=1, dtick=max(1, max((len(r) for r in series.values()), default=0) // 10))
     return figure

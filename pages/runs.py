@@ -42,9 +42,12 @@ labels = {run_id: f"{run_id} ({status})" for run_id, status in zip(table["id"], 
 st.dataframe(
     table,
     hide_index=True,
-    column_order=[c for c in summary.TABLE_COLUMNS if c != "id"],
+    column_order=[
+        "id", "status", "final_test_acc", "best_test_acc", "epochs", "duration_s", "started_at", "preset",
+        "batch_size", "lr", "optimizer", "schedule", "augment", "train_images", "error",
+    ],  # fmt: skip
     column_config={
-        "name": st.column_config.TextColumn("Run", help="The run's name; its folder adds the start time."),
+        "id": st.column_config.TextColumn("Run", help="Start time and name: the run's folder under the runs folder."),
         "status": "Status",
         "preset": "Preset",
         "epochs": st.column_config.TextColumn("Epochs", help="Completed / planned"),

@@ -183,34 +183,40 @@ def live_panel(run_id: str) -> None:
     run_panel(run)
 
 
-def focus_run(store: RunStore) -> tuple[Run | None, bool]:
-    """The run to show and whether it is training: a training run first, else this session's last, else the newest."""
+def focus_run(store: RunStore) -> tuple[Run | None, str]:
+    """The run to show and why: "training" first, else "mine" (this session started it), else "latest"."""
     active = store.active()
     if active:
-        return active[0], True
+        return active[0], "training"
     runs = store.list()
     mine = [run for run in runs if run.id == st.session_state.get(STARTED)]
-    return (mine or runs or [None])[0], False
+    if mine:
+        return mine[0], "mine"
+    return (runs[0] if runs else None), "latest"
 
 
 st.title("Train")
 store = RunStore()
-run, training = focus_run(store)
+run, why = focus_run(store)
+if why != "training" and (st.session_state.get(PROBLEM) or ("",))[0] == "start":
+    st.session_state[PROBLEM] = None  # "wait for the other run" is stale once nothing trains
 if not dataset_present(resolve_data_dir()):
     st.warning(
-        public_message(f"MNIST is not in `{resolve_data_dir().resolve()}`: a run will try to download it and fail when offline (see Home)."),
+        f"MNIST is not in `{resolve_data_dir().resolve()}`: a run will try to download it and fail when offline (see Home).",
         icon=":material/warning:",
     )
-if training:
+if why == "training":
     live_panel(run.id)
+elif why == "mine":
+    run_panel(run)  # the outcome of the run this session just watched stays where it was
+if run is not None and why != "latest":
     limit = max_concurrent_runs()
-    with st.expander(f"New run (this server trains {limit} run{'s' if limit > 1 else ''} at a time)"):
+    with st.expander(f"New run (this server trains {limit} run{'s' if limit > 1 else ''} at a time)", expanded=why == "mine"):
         new_run_form()
 else:
-    if (st.session_state.get(PROBLEM) or ("",))[0] == "start":
-        st.session_state[PROBLEM] = None  # "wait for the other run" is stale once nothing trains
     st.subheader("New run")
     new_run_form()
     if run is not None:
         st.divider()
+        st.caption("Latest run")
         run_panel(run)

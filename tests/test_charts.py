@@ -44,6 +44,15 @@ def test_accuracy_figure_formats_the_axis_as_percent_and_loss_does_not():
     assert charts.train_test_figure(ROWS, "loss").layout.yaxis.tickformat is None
 
 
+def test_accuracy_axes_stay_within_100_percent_even_for_a_flat_line():
+    flat = [_row(1, 0.944), _row(2, 0.944)]
+    for figure in (charts.overlay_figure({"a": flat}, "test_acc"), charts.train_test_figure(flat, "acc")):
+        low, high = figure.layout.yaxis.range
+        assert low < 0.944 < high <= 1.01
+    low, high = charts.overlay_figure({"a": [_row(1, 0.5), _row(2, 1.0)]}, "test_acc").layout.yaxis.range
+    assert low < 0.5 and 1.0 < high <= 1.03
+
+
 def test_train_test_figure_with_no_epochs_yet_has_empty_curves():
     figure = charts.train_test_figure([], "loss")
     assert len(figure.data) == 2
@@ -60,6 +69,7 @@ def test_per_class_figure_has_ten_bars_and_marks_the_weakest_digit():
     figure = charts.per_class_figure(values)
     (bars,) = figure.data
     assert list(bars.x) == [str(d) for d in range(10)]
+    assert list(figure.layout.xaxis.tickvals) == [str(d) for d in range(10)]  # no digit label skipped
     assert list(bars.y) == values
     assert bars.marker.color[8] == charts.TEST_COLOR
     assert [c for c in bars.marker.color].count(charts.TEST_COLOR) == 1

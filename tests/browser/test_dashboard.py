@@ -1,0 +1,136 @@
+"""The dashboard in a real headless Chromium: every page loads, and a short training run started by clicking
+shows moving progress, survives a reload, and finishes with its charts.
+
+The tests share one server (module scope) and run in file order: first the empty app,
+then a training run, then every page again with that run's model in the picker.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from mnist_core.runs import RunStore
+from tests.browser.conftest import assert_no_exception, screenshot, wait_for_app
+
+TRAIN_IMAGES = 3000
+EPOCHS = 2
+BATCH = 32
+RUN_TIMEOUT_S = 300
+
+
+def _open(page, url: str) -> None:
+    page.goto(url)
+    wait_for_app(page)
+    # Widgets render after their code chunk loads; a page is ready when no skeleton is left.
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=30_000)
+
+
+def _screenshot(page, name: str) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main section, so grow the viewport to fit it."""
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight || 1000")
+    page.set_viewport_size({"width": 1400, "height": max(1000, min(int(height), 6000))})
+    page.wait_for_timeout(300)
+    screenshot(page, name)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def _navigation(page, app_url: str) -> list[tuple[str, str]]:
+    _open(page, app_url)
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    return [(link.inner_text().splitlines()[-1].strip(), link.get_attribute("href")) for link in links.all()]
+
+
+def _visit_every_page(page, app_url: str, label: str) -> list[str]:
+    pages = _navigation(page, app_url)
+    assert [title for title, _ in pages] == ["Home", "Train", "Runs", "Explore errors", "Draw"]
+    for title, href in pages:
+        _open(page, href)
+        page.wait_for_timeout(500)  # late elements (charts, components) get a moment to fail visibly
+        assert_no_exception(page)
+        assert page.locator("h1").count() >= 1, f"{title} shows no title"
+        _screenshot(page, f"{label}-{title.lower().replace(' ', '-')}")
+    return [title for title, _ in pages]
+
+
+def test_every_page_loads_without_an_exception_before_any_run(page, app_url):
+    _visit_every_page(page, app_url, "empty")
+
+
+def _bar_values(page) -> list[float]:
+    bars = page.locator('[data-testid="stProgress"] [role="progressbar"]')
+    return [float(bar.get_attribute("aria-valuenow") or 0) for bar in bars.all()]
+
+
+def test_a_short_run_started_by_clicking_shows_progress_and_finishes_with_charts(page, app_server):
+    app_url, runs_dir = app_server
+    _open(page, f"{app_url}/train")
+    for label, value in (("Epochs", EPOCHS), ("Batch size", BATCH), ("Training images", TRAIN_IMAGES), ("Device", None)):
+        if value is not None:
+            field = page.get_by_label(label, exact=True)
+            field.fill(str(value))
+            field.press("Tab")
+    screenshot(page, "train-form-filled")
+    page.get_by_role("button", name="Start training").click()
+
+    page.wait_for_selector('[data-testid="stProgress"]', timeout=30_000)
+    (run,) = RunStore(runs_dir).list()
+    assert run.config().train_subset == TRAIN_IMAGES and run.config().epochs == EPOCHS
+
+    seen: list[tuple[float, float]] = []
+    reloaded = False
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not page.get_by_text(f"Finished {EPOCHS} epochs").is_visible():
+        assert time.monotonic() < deadline, f"run not finished after {RUN_TIMEOUT_S}s: {run.progress()}"
+        assert_no_exception(page)
+        values = _bar_values(page)
+        if len(values) == 2:
+            seen.append((values[0], values[1]))
+            if not reloaded and values[1] > 0:
+                screenshot(page, "train-running")
+                # A reload mid-run must find the same run, not lose it or start another.
+                page.reload()
+                wait_for_app(page)
+                page.wait_for_selector('[data-testid="stProgress"], [data-testid="stAlertContentSuccess"]', timeout=30_000)
+                assert page.get_by_text(run.id).first.is_visible()
+                assert len(RunStore(runs_dir).list()) == 1
+                reloaded = True
+        page.wait_for_timeout(250)
+
+    overall = [first for first, _ in seen]
+    assert reloaded, "never saw a running batch bar"
+    assert len(set(overall)) >= 3, f"the overall bar did not move: {seen}"
+    assert overall == sorted(overall), f"the overall bar went backwards: {overall}"
+    assert run.progress()["status"] == "finished"
+
+    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=30_000)
+    page.wait_for_timeout(1000)  # let Plotly draw before the screenshot
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 3
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 4  # train and test, loss and accuracy
+    assert page.get_by_text("Explore its errors").is_visible()
+    assert_no_exception(page)
+    _screenshot(page, "train-finished")
+    # The new model is offered by the shared picker in the sidebar.
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').click()
+    options = page.get_by_role("option")
+    options.first.wait_for()
+    assert any(run.id in option for option in options.all_inner_texts()), options.all_inner_texts()
+    page.keyboard.press("Escape")
+
+
+def test_the_runs_page_lists_the_run_and_draws_its_curves(page, app_server):
+    app_url, runs_dir = app_server
+    (run,) = RunStore(runs_dir).list()
+    _open(page, f"{app_url}/runs")
+    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert_no_exception(page)
+    assert page.locator('[data-testid="stDataFrame"]').count() == 1
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 2  # the overlay and the heatmap
+    assert page.get_by_text(run.id).first.is_visible()
+    _screenshot(page, "runs")
+
+
+def test_every_page_loads_without_an_exception_with_a_trained_model(page, app_url):
+    _visit_every_page(page, app_url, "with-model")
