@@ -13,7 +13,7 @@ from ui.models import current_model, current_source
 st.title("MNIST Lab")
 st.markdown("Train the classic MNIST CNN, watch it learn, hunt through its mistakes and try it on digits you draw.")
 steps = st.columns(4)
-steps[0].page_link("pages/train.py", label="**Train** a model and watch it learn", icon=":material/model_training:")
+steps[0].page_link("pages/train.py", label="**Train** and watch it learn", icon=":material/model_training:")
 steps[1].page_link("pages/runs.py", label="**Compare** runs and their curves", icon=":material/table_chart:")
 steps[2].page_link("pages/explore.py", label="**Explore** the model's errors", icon=":material/troubleshoot:")
 steps[3].page_link("pages/draw.py", label="**Draw** a digit for it", icon=":material/draw:")
