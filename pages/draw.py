@@ -13,6 +13,13 @@ from ui.models import current_model
 CANVAS_SIDE = 280  # ten canvas pixels per MNIST pixel
 VERSION = "draw_canvas_version"  # bumping it gives the canvas a new key: an empty canvas
 
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def explain(_model, _image, digest: str, pixels: bytes, target: int):
+    """Saliency once per (model digest, 28x28 pixels, class): a rerun from another widget does not redo it."""
+    return saliency(_model, _image, target)
+
+
 st.title("Draw a digit")
 st.caption(
     "Draw with the mouse or a finger, or upload a picture. The digit is prepared the way MNIST's were "
@@ -85,7 +92,7 @@ with right:
         chart, explanation = st.columns([3, 2])
         chart.plotly_chart(class_probability_figure(answer.probabilities), key="draw_probabilities")
         with explanation:
-            attribution = saliency(checkpoint.model, digit.tensor, answer.prediction)
+            attribution = explain(checkpoint.model, digit.tensor, checkpoint.digest, digit.pixels.tobytes(), answer.prediction)
             st.image(saliency_overlay(digit.centred, attribution, scale=7), caption=f"Why {answer.prediction}")
             st.caption(f"Saliency ({SALIENCY_METHOD}): red ink pushes towards {answer.prediction}, blue ink away from it.")
 

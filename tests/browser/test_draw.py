@@ -109,6 +109,8 @@ def test_upload_a_photo_style_digit_and_a_broken_file(page, app_url):
     )
     error = page.locator('[data-testid="stAlert"]', has_text="is not an image")
     error.wait_for()
+    wait_for_app(page)
     assert "fake.png" in error.inner_text()
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0  # no prediction left over from the 4
     assert_no_exception(page)
     screenshot(page, "draw_upload_not_an_image")
