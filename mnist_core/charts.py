@@ -179,8 +179,7 @@ def class_probability_figure(probabilities: Sequence[float], true_label: int | N
             hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
         )
     )
-    title = "Class probabilities" + (f" (given label {true_label} outlined)" if true_label is not None else "")
-    _layout(figure, title, "digit", "probability")
+    _layout(figure, "Class probabilities", "digit", "probability")
     figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
     figure.update_layout(hovermode="closest", showlegend=False, height=280)
     return figure
@@ -222,5 +221,11 @@ def embedding_figure(
         )
     )
     _layout(figure, title, "component 1", "component 2")
-    figure.update_layout(hovermode="closest", height=460, dragmode="lasso", legend=dict(title="true digit"))
+    # A vertical legend at the side: eleven entries in a row would cover the title and the top of the map.
+    figure.update_layout(
+        hovermode="closest",
+        height=460,
+        dragmode="lasso",
+        legend=dict(title="true digit", orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top"),
+    )
     return figure

@@ -115,4 +115,4 @@ def saliency_overlay(pixels: np.ndarray, attribution: np.ndarray, scale: int = 8
     colour = np.where((attribution > 0)[..., None], np.array([0.86, 0.15, 0.15]), np.array([0.13, 0.4, 0.9]))
     rgb = grey[..., None] * (1 - strength) + colour * strength
     image = (np.clip(rgb, 0.0, 1.0) * 255).round().astype(np.uint8)
-    return np.kron(image, np.ones((scale, scale, 1), dtype=np.uint8))
+    return image.repeat(scale, axis=0).repeat(scale, axis=1)

@@ -110,7 +110,14 @@ def styled_confusion(confusion: np.ndarray, normalized: bool = False):
             else:
                 css[t, p] = ""
     styles = pd.DataFrame(css, index=table.index, columns=table.columns)
-    return table.style.format("{:.1%}" if normalized else "{:,}").apply(lambda _: styles, axis=None)
+    return table.style.format(_percent if normalized else "{:d}").apply(lambda _: styles, axis=None)
+
+
+def _percent(share: float) -> str:
+    """A row share as a short percentage without the sign ('99.4', '0.1', '100', '0'), to fit a narrow cell."""
+    if share == 0 or share == 1:
+        return f"{share * 100:.0f}"
+    return f"{share * 100:.1f}"
 
 
 def cell_from_selection(cells: Sequence) -> tuple[int, int] | None:
@@ -160,7 +167,8 @@ def neighbours(
 
 def enlarge(pixels: np.ndarray, scale: int = 3) -> np.ndarray:
     """Nearest-neighbour upscaling so a 28x28 digit stays crisp (the browser would blur it)."""
-    return np.kron(np.asarray(pixels), np.ones((scale, scale), dtype=np.asarray(pixels).dtype))
+    # repeat, not np.kron: kron multiplies every pixel and was most of a gallery rerun's time.
+    return np.asarray(pixels).repeat(scale, axis=0).repeat(scale, axis=1)
 
 
 def indices_from_points(points: Sequence) -> tuple[int, ...]:

@@ -46,12 +46,14 @@ with st.expander("Precision, recall and F1 per digit"):
         column_config={name: st.column_config.NumberColumn(format="percent") for name in ("precision", "recall", "f1")},
     )
 
-matrix_column, map_column = st.columns(2)
+matrix_column, map_column = st.columns([4, 3])
 with matrix_column:
     st.subheader("Confusion matrix")
-    normalized = st.toggle("Row-normalized (share of each true digit)", key="explore_normalized")
+    normalized = st.toggle("Row-normalized (% of each true digit)", key="explore_normalized")
     event = st.dataframe(
         explore.styled_confusion(evaluation.confusion, normalized),
+        column_config=ui.CONFUSION_COLUMNS,
+        row_height=ui.CONFUSION_ROW_HEIGHT,
         key="explore_cm",
         on_select="rerun",
         selection_mode="single-cell",
@@ -64,7 +66,7 @@ with map_column:
     st.caption("PCA of the penultimate layer, coloured by true digit, errors ringed. Box or lasso points to list them below.")
     ui.apply_map(chosen["selection"]["points"])
 
-gallery_column, detail_column = st.columns([3, 2], gap="large")
+gallery_column, detail_column = st.columns([7, 4], gap="medium")
 with gallery_column:
     # One view at a time (not tabs): tabs would build both galleries on every rerun.
     view = st.segmented_control("View", ("Gallery", "Suspected label errors"), default="Gallery", key="explore_view")
@@ -86,10 +88,10 @@ with gallery_column:
         st.markdown(
             f"**{len(issues):,} samples** whose given label the model confidently contradicts "
             "(per-class thresholds, as in confident learning), most suspect first. "
-            "Score = p(suggested) − p(given)."
+            "Captions read given → suggested (score = p(suggested) − p(given))."
         )
         top = issues[:ISSUES_SHOWN]
-        captions = [f"given {i.given} → {i.suggested} ({i.score:.2f})" for i in top]
+        captions = [f"{i.given} → {i.suggested} ({i.score:.2f})" for i in top]
         ui.open_sample(ui.tiles(split, [i.index for i in top], captions, key="issue"))
 
 with detail_column:

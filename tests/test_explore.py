@@ -81,6 +81,8 @@ def test_caption_and_tables(sample):
     assert np.allclose(shares.values.sum(axis=1)[[1, 2, 7]], 1) and shares.loc["true 0"].sum() == 0
     html = explore.styled_confusion(sample.evaluation.confusion).to_html()
     assert "rgba(214, 39, 40" in html and "rgba(44, 160, 44" in html
+    shares_html = explore.styled_confusion(sample.evaluation.confusion, normalized=True).to_html()
+    assert ">75.0<" in shares_html and ">100<" in shares_html and ">0<" in shares_html
     table = explore.per_class_table(sample)
     assert table.loc["7", "support"] == 4 and table.loc["7", "recall"] == pytest.approx(0.25)
 

@@ -18,6 +18,14 @@ SUBSET, SAMPLE, CONTEXT = "explore_subset", "explore_sample", "explore_context"
 SEEN_CELL, SEEN_MAP, SEEN_QUERY = "_explore_seen_cell", "_explore_seen_map", "_explore_seen_query"
 SHOW_OPTIONS = ("Errors", "All")
 TILE_COLUMNS = 6
+# Fixed sizes make the matrix square-ish and let a browser test find cell (t, p) by arithmetic.
+CONFUSION_ROW_HEIGHT = 35
+CONFUSION_INDEX_WIDTH = 60
+CONFUSION_CELL_WIDTH = 45
+CONFUSION_COLUMNS = {
+    "_index": st.column_config.Column(width=CONFUSION_INDEX_WIDTH),
+    **{str(d): st.column_config.Column(width=CONFUSION_CELL_WIDTH) for d in range(10)},
+}
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -133,6 +141,7 @@ def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: 
     left, right = st.columns([1, 2])
     left.image(explore.enlarge(pixels, 6), caption=f"#{index}")
     right.plotly_chart(class_probability_figure(result.probabilities[index], true_label=given), key="explore_probs")
+    right.caption(f"Red: the prediction; outlined: the given label {given}.")
     classes = [predicted] if predicted == given else [predicted, given]
     st.markdown(f"**Saliency** ({SALIENCY_METHOD}): red ink pushes towards the class, blue ink away from it.")
     columns = st.columns(len(classes))
