@@ -25,7 +25,7 @@ from mnist_core.pretrained import MODEL_CARD_PATH, PRETRAINED_PATH
 from mnist_core.runs import Run
 
 
-def build_card(run: Run, command: str, data_dir: str | None) -> dict:
+def build_card(run: Run, command: str, data_dir: str | None, note: str = "") -> dict:
     """The model card of a finished run, with the test accuracy measured again from its checkpoint."""
     checkpoint = load_checkpoint(run.checkpoint_path)
     test = load_split("test", data_dir)
@@ -52,6 +52,7 @@ def build_card(run: Run, command: str, data_dir: str | None) -> dict:
         },
         "created_at": checkpoint.meta.get("created_at"),
         "checkpoint_sha256": checkpoint.digest,
+        "note": note,
     }
 
 
@@ -71,12 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--command", required=True, help="the exact training command that produced the run")
     parser.add_argument("--data-dir")
+    parser.add_argument("--note", default="", help="anything a reader of the card should know (e.g. a busy machine)")
     args = parser.parse_args(argv)
     run = Run(args.run_dir)
     if run.status() != "finished":
         print(f"error: {args.run_dir} is {run.status()}, not finished", file=sys.stderr)
         return 2
-    card = build_card(run, args.command, args.data_dir)
+    card = build_card(run, args.command, args.data_dir, args.note)
     shutil.copyfile(run.checkpoint_path, PRETRAINED_PATH)
     MODEL_CARD_PATH.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     print(f"bundled {PRETRAINED_PATH.name}: test accuracy {card['test_accuracy']:.4f}")
