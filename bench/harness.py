@@ -1,0 +1,235 @@
+"""What the load and memory benchmarks share: a local app server, a model to draw against, memory samples of the
+server and its trainer, and browser sessions that draw digits as people do (Playwright's async API, Debian's Chromium).
+
+Only local servers are ever driven: `check_local` refuses any other address.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from mnist_core.pretrained import pretrained_available  # noqa: E402
+from tests.browser.conftest import CHROMIUM_ARGS, _stop_tree, start_server  # noqa: E402
+from tests.drawing import stroke_path  # noqa: E402
+
+DEFAULT_DATA = Path(os.environ.get("MNIST_DATA_DIR") or REPO.parent / "shared" / "datasets")
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+MB = 2**20
+# Single-stroke digits: one mouse-up, so one rerun, is one prediction to time.
+DIGITS = (0, 1, 2, 3, 7)
+PREDICTION = '[data-testid="stAlert"]:has-text("It\'s a"), [data-testid="stAlert"]:has-text("Not sure")'
+
+
+def check_local(url: str) -> str:
+    """The URL, if it points at this machine; anything else is refused."""
+    host = urlparse(url).hostname
+    if host not in LOCAL_HOSTS:
+        raise SystemExit(f"refusing {url}: the benchmarks only drive a server on this machine ({', '.join(sorted(LOCAL_HOSTS))})")
+    return url.rstrip("/")
+
+
+class App:
+    """A `streamlit run streamlit_app.py` of this checkout on a free local port, with its own runs folder."""
+
+    def __init__(self, workdir: Path, data_dir: Path, env: dict[str, str] | None = None):
+        self.url, self.process, self.runs_dir = start_server(workdir, data_dir, env)
+        self.data_dir = data_dir
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        _stop_tree(self.process, self.runs_dir)
+
+
+def ensure_model(runs_dir: Path, data_dir: Path) -> str:
+    """The bundled model when shipped; otherwise a quick run (1 epoch on 5,000 images) so the Draw page has a model."""
+    if pretrained_available():
+        return "bundled model"
+    env = {**os.environ, "MNIST_LAB_RUNS_DIR": str(runs_dir), "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "mnist_core", "train", "--data-dir", str(data_dir), "--preset", "fast",
+               "--epochs", "1", "--train-subset", "5000", "--device", "cpu", "--name", "bench-model"]  # fmt: skip
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
+    return "a 1-epoch model trained on 5,000 images (no bundled model in this checkout)"
+
+
+@dataclass
+class Memory:
+    """Resident memory of one process tree in MB: rss counts shared library pages in every process, pss splits them."""
+
+    server_rss: float = 0.0
+    trainer_rss: float = 0.0
+    total_rss: float = 0.0
+    total_pss: float = 0.0
+
+    def peak(self, other: Memory) -> Memory:
+        return Memory(*(max(a, b) for a, b in zip(vars(self).values(), vars(other).values())))
+
+    def line(self) -> str:
+        trainer = f" + trainer {self.trainer_rss:5.0f}" if self.trainer_rss else ""
+        return f"server {self.server_rss:5.0f}{trainer} = {self.total_rss:5.0f} MB RSS ({self.total_pss:5.0f} MB PSS)"
+
+
+def measure(pid: int, extra_pids: tuple[int, ...] = ()) -> Memory:
+    """Memory of the server `pid`, its child processes (trainers it launched) and any `extra_pids` (trainers)."""
+    try:
+        server = psutil.Process(pid)
+        others = {p.pid: p for p in server.children(recursive=True)}
+    except psutil.Error:
+        return Memory()
+    for extra in extra_pids:
+        try:
+            others.setdefault(extra, psutil.Process(extra))
+        except psutil.Error:
+            pass
+    result = Memory()
+    for process in [server, *others.values()]:
+        try:
+            info = process.memory_full_info()
+        except psutil.Error:
+            continue
+        if process is server:
+            result.server_rss = info.rss / MB
+        else:
+            result.trainer_rss += info.rss / MB
+        result.total_rss += info.rss / MB
+        result.total_pss += info.pss / MB
+    return result
+
+
+class Sampler:
+    """Samples `measure` every `interval` seconds in a thread and keeps the peak; `trainers` can grow while it runs."""
+
+    def __init__(self, pid: int, interval: float = 0.5):
+        self.pid, self.interval = pid, interval
+        self.trainers: list[int] = []
+        self.peak = Memory()
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.peak = self.peak.peak(measure(self.pid, tuple(self.trainers)))
+            self.samples += 1
+            self._stop.wait(self.interval)
+
+
+def trainer_pid(run, timeout: float = 120.0) -> int | None:
+    """The pid a run's trainer recorded in progress.json once it started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        progress = run.progress()
+        if progress.get("pid"):
+            return progress["pid"]
+        if progress.get("status") not in ("queued", "running"):
+            return None
+        time.sleep(0.2)
+    return None
+
+
+def summarize(values: list[float]) -> str:
+    """'median x s, p95 y s, max z s' of latencies in seconds."""
+    if not values:
+        return "no samples"
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
+    return f"median {statistics.median(ordered):5.2f} s  p95 {p95:5.2f} s  max {ordered[-1]:5.2f} s"
+
+
+# ---------------------------------------------------------------- browser sessions
+
+
+async def launch_browser(playwright):
+    """Debian's Chromium, headless (Playwright's own browser download cannot work offline)."""
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    return await playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+
+
+async def wait_idle(page, timeout_ms: int = 60_000) -> None:
+    """The app is connected and its script has finished running."""
+    await page.wait_for_selector('[data-testid="stApp"][data-test-connection-state="CONNECTED"]', timeout=timeout_ms)
+    await page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+
+
+@dataclass
+class Session:
+    """One visitor: a browser context of its own (cookies, Streamlit session) and the latencies it saw."""
+
+    page: object
+    timings: dict[str, list[float]] = field(default_factory=dict)
+    predictions: list[tuple[int, str]] = field(default_factory=list)
+
+    def record(self, action: str, seconds: float) -> None:
+        self.timings.setdefault(action, []).append(seconds)
+
+
+async def open_session(browser, url: str) -> Session:
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    session = Session(await context.new_page())
+    started = time.perf_counter()
+    await session.page.goto(url)
+    await wait_idle(session.page)
+    session.record("open app", time.perf_counter() - started)
+    return session
+
+
+async def open_draw_page(session: Session) -> None:
+    page = session.page
+    started = time.perf_counter()
+    await page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Draw", exact=True).click()
+    await page.get_by_text("Draw a digit on the canvas").wait_for()
+    await wait_idle(page)
+    session.record("open Draw page", time.perf_counter() - started)
+
+
+async def draw_and_predict(session: Session, digit: int, first: bool) -> None:
+    """Clear the canvas (after the first digit), draw `digit` with the mouse, time mouse-up to the prediction."""
+    page = session.page
+    if not first:
+        await page.get_by_role("button", name="Clear").click()
+        await page.get_by_text("Draw a digit on the canvas").wait_for()
+        await wait_idle(page)
+    canvas = page.locator("canvas").last
+    await canvas.wait_for()
+    box = await canvas.bounding_box()
+    inside = (box["x"] + 0.25 * box["width"], box["y"] + 0.15 * box["height"],
+              box["x"] + 0.75 * box["width"], box["y"] + 0.85 * box["height"])  # fmt: skip
+    for stroke in stroke_path(digit, inside):
+        await page.mouse.move(*stroke[0])
+        await page.mouse.down()
+        for point in stroke[1:]:
+            await page.mouse.move(*point, steps=4)
+        released = time.perf_counter()
+        await page.mouse.up()
+    answer = page.locator(PREDICTION).first
+    await answer.wait_for(timeout=60_000)
+    session.record("draw -> prediction", time.perf_counter() - released)
+    found = re.search(r"It's a \d|Not sure", await answer.inner_text())
+    session.predictions.append((digit, found.group(0) if found else "?"))
+    await wait_idle(page)
