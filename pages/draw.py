@@ -79,7 +79,7 @@ with right:
     if digit is not None:
         answer = predict(checkpoint.model, digit)
         top = answer.top(3)
-        runners_up = ", ".join(f"**{d}** {p:.1%}" for d, p in top[1:])
+        runners_up = ", ".join(f"**{d}** {p:.1%}" if p >= 0.001 else f"**{d}** <0.1%" for d, p in top[1:])
         if answer.is_confident():
             st.success(f"### It's a {answer.prediction}\n{answer.confidence:.1%} sure · then {runners_up}", icon=":material/check_circle:")
         else:

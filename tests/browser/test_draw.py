@@ -10,15 +10,19 @@ from tests.drawing import draw_digit, stroke_path
 
 PREDICTION = '[data-testid="stAlert"]'
 STEPS_PER_SEGMENT = 6
+COLD_START_MS = 120_000
+PREDICTION_MS = 60_000
 
 
 def open_draw_page(page, app_url: str) -> None:
     """Open the app and go to Draw through the navigation, as a visitor does."""
     page.goto(app_url)
-    wait_for_app(page)
+    # The first visit to a fresh server imports torch and loads the model and MNIST: on a busy
+    # 2-core machine that has taken over 30 s.
+    wait_for_app(page, timeout_ms=COLD_START_MS)
     page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Draw", exact=True).click()
-    page.get_by_text("Draw a digit on the canvas").wait_for()
-    wait_for_app(page)
+    page.get_by_text("Draw a digit on the canvas").wait_for(timeout=COLD_START_MS)
+    wait_for_app(page, timeout_ms=COLD_START_MS)
 
 
 def canvas_box(page, timeout_s: float = 30.0) -> dict:
@@ -54,8 +58,8 @@ def draw(page, digit: int) -> None:
 
 def wait_for_prediction(page, text: str) -> str:
     """The message above the chart once the rerun after the drawing has finished."""
-    page.locator(PREDICTION, has_text=text).first.wait_for(timeout=30_000)
-    wait_for_app(page)
+    page.locator(PREDICTION, has_text=text).first.wait_for(timeout=PREDICTION_MS)
+    wait_for_app(page, timeout_ms=PREDICTION_MS)
     return page.locator(PREDICTION).first.inner_text()
 
 
