@@ -154,9 +154,7 @@ def map_points(analysis: Analysis, limit: int = MAP_POINTS) -> np.ndarray:
     return np.sort(np.concatenate([errors, sample]))
 
 
-def neighbours(
-    sample: Analysis, index: int, bank: Analysis, digit: int, k: int = 6
-) -> np.ndarray:
+def neighbours(sample: Analysis, index: int, bank: Analysis, digit: int, k: int = 6) -> np.ndarray:
     """The k training images labelled `digit` nearest to sample `index` in penultimate-feature space (never itself)."""
     candidates = bank.labels == digit
     if sample.split == bank.split and sample.digest == bank.digest:

@@ -129,3 +129,13 @@ def test_cli_bad_input_is_one_line_and_exit_2(flipped_setup, tmp_path, capsys, m
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""
     assert message in captured.err and len(captured.err.strip().splitlines()) == 1
+
+
+def test_cli_without_checkpoint_uses_the_bundled_model(flipped_setup, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path))
+    data_dir, path = flipped_setup
+    monkeypatch.setattr("mnist_core.pretrained.PRETRAINED_PATH", path)
+    assert main(["label-issues", "--data-dir", str(data_dir), "--top", "5"]) == 0
+    bundled = json.loads(capsys.readouterr().out)
+    assert main(["label-issues", "--checkpoint", str(path), "--data-dir", str(data_dir), "--top", "5"]) == 0
+    assert bundled == json.loads(capsys.readouterr().out) and {row["index"] for row in bundled} == set(FLIPPED)
