@@ -314,9 +314,9 @@ def load_image(source: Any, name: str | None = None) -> np.ndarray:
         return _pixels(source, name or "The image")
     data, name = _read_bytes(source, name)
     if len(data) > MAX_UPLOAD_BYTES:
-        raise ImageError(f"{name} is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_MB} MB. Upload a smaller picture.")
+        raise ImageError(f"{name} is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_MB} MB. Use a smaller picture.")
     if not data:
-        raise ImageError(f"{name} is empty (0 bytes): upload a PNG or JPEG picture of a digit.")
+        raise ImageError(f"{name} is empty (0 bytes): use a PNG or JPEG picture of a digit.")
     try:
         with warnings.catch_warnings():
             # Pillow only warns between its limit and twice it; here every bomb is an error.
@@ -325,9 +325,9 @@ def load_image(source: Any, name: str | None = None) -> np.ndarray:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(_too_many_pixels(name, None)) from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name} is not an image this app reads: upload a PNG or JPEG picture of a digit.") from None
+        raise ImageError(f"{name} is not an image this app reads: use a PNG or JPEG picture of a digit.") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"{name} could not be read as an image ({exc}): upload a PNG or JPEG picture.") from None
+        raise ImageError(f"{name} could not be read as an image ({exc}): use a PNG or JPEG picture.") from None
     with image:
         width, height = image.size
         if width * height > MAX_PIXELS:
@@ -335,7 +335,7 @@ def load_image(source: Any, name: str | None = None) -> np.ndarray:
         if getattr(image, "is_animated", False):
             # The first frame of an animation is often blank or half drawn; answering for it
             # would look like an answer about the picture. Refusing costs one conversion.
-            raise ImageError(f"{name} is animated: upload a single still picture (PNG or JPEG).")
+            raise ImageError(f"{name} is animated: use a single still picture (PNG or JPEG).")
         return _pixels(image, name)
 
 
