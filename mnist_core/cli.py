@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a split; prints JSON")
-    evaluate.add_argument("--checkpoint", required=True, metavar="PATH")
+    evaluate.add_argument("--checkpoint", metavar="PATH", help="checkpoint to evaluate (default: the bundled pretrained model)")
     evaluate.add_argument("--data-dir", help=data_help)
     evaluate.add_argument("--split", choices=SPLITS, default="test")
     evaluate.set_defaults(handler=_evaluate)
@@ -208,14 +208,13 @@ def _fail(run, recorder, config, message: str) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from mnist_core.checkpoint import load_checkpoint
     from mnist_core.data import load_split
     from mnist_core.evaluate import evaluate
 
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = _checkpoint_or_bundled(args.checkpoint)
     split = load_split(args.split, args.data_dir)
     result = evaluate(checkpoint.model, split.images, split.labels)
-    output: dict[str, Any] = {"checkpoint": str(args.checkpoint), "sha256": checkpoint.digest, "split": args.split}
+    output: dict[str, Any] = {"checkpoint": str(checkpoint.path), "sha256": checkpoint.digest, "split": args.split}
     output.update(result.summary())
     print(json.dumps(output, indent=2))
     return 0

@@ -81,7 +81,7 @@ def _one_line_error(capsys, argv) -> str:
         (["train", "--epochs", "three"], "--epochs"),
         (["train", "--name", "../escape"], "not allowed"),
         (["frobnicate"], "invalid choice"),
-        (["evaluate"], "--checkpoint"),
+        (["evaluate", "--split", "validation"], "--split"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, runs_dir, argv, needle):
@@ -107,6 +107,13 @@ def test_evaluate_bad_checkpoints(capsys, tiny_data, tmp_path):
     garbage.write_bytes(b"not a checkpoint")
     assert "not a readable checkpoint" in _one_line_error(capsys, ["evaluate", "--checkpoint", str(garbage), "--data-dir", str(tiny_data)])
     assert "does not exist" in _one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "none.pt")])
+
+
+def test_evaluate_defaults_to_the_bundled_model(capsys, real_data):
+    assert main(["evaluate", "--data-dir", str(real_data)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # The bundled model's card promises at least 99.4% (issue 5); its checkpoint must keep that promise.
+    assert report["checkpoint"].endswith("mnist_cnn.pt") and report["n"] == 10000 and report["accuracy"] >= 0.994
 
 
 def test_out_folder_holding_a_run_is_refused(capsys, tiny_data, tmp_path):
