@@ -58,16 +58,16 @@ def _epoch_axis(figure: go.Figure, rows: Rows) -> None:
     figure.update_xaxes(tickmode="linear", tick0=1, dtick=max(1, len(rows) // 10))
 
 
-def train_test_figure(rows: Rows, metric: str) -> go.Figure:
-    """Train vs test curves of `metric` ("loss" or "acc") per epoch."""
+def train_test_figure(rows: Rows, metric: str, epochs: int | None = None) -> go.Figure:
+    """Train vs test curves of `metric` ("loss" or "acc") per epoch; `epochs` (planned) fixes the x axis while a run trains."""
     if metric not in ("loss", "acc"):
         raise ValueError(f"metric must be 'loss' or 'acc', got {metric!r}")
-    epochs = [int(row["epoch"]) for row in rows]
+    done = [int(row["epoch"]) for row in rows]
     figure = go.Figure()
     for split, color in (("train", TRAIN_COLOR), ("test", TEST_COLOR)):
         figure.add_trace(
             go.Scatter(
-                x=epochs,
+                x=done,
                 y=[row[f"{split}_{metric}"] for row in rows],
                 name=split,
                 mode="lines+markers",
@@ -79,6 +79,9 @@ def train_test_figure(rows: Rows, metric: str) -> go.Figure:
     if metric == "acc":
         _accuracy_axis(figure, [row[f"{split}_acc"] for row in rows for split in ("train", "test")])
     _epoch_axis(figure, rows)
+    if epochs:
+        # The whole run's width from the start, so the curves visibly fill it in.
+        figure.update_xaxes(range=[0.5, max(epochs, len(rows)) + 0.5], dtick=max(1, epochs // 10))
     return figure
 
 

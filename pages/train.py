@@ -114,14 +114,14 @@ def new_run_form() -> None:
         st.error(problem[1], icon=":material/error:")
 
 
-def charts_of(run: Run, rows: list[dict]) -> None:
+def charts_of(run: Run, rows: list[dict], epochs: int) -> None:
     """Loss and accuracy per epoch, and the per-digit accuracy of the latest epoch."""
     if not rows:
         st.info("The curves appear when the first epoch ends and the test set has been scored.", icon=":material/info:")
         return
     left, right = st.columns(2)
-    left.plotly_chart(charts.train_test_figure(rows, "loss"), key=f"loss_{run.id}")
-    right.plotly_chart(charts.train_test_figure(rows, "acc"), key=f"acc_{run.id}")
+    left.plotly_chart(charts.train_test_figure(rows, "loss", epochs), key=f"loss_{run.id}")
+    right.plotly_chart(charts.train_test_figure(rows, "acc", epochs), key=f"acc_{run.id}")
     latest = rows[-1]
     st.plotly_chart(
         charts.per_class_figure(summary.per_class_accuracy(latest), f"Test accuracy per digit after epoch {latest['epoch']}"),
@@ -168,7 +168,7 @@ def run_panel(run: Run) -> None:
                 "Use this model", icon=":material/check:", on_click=_use_model, args=(run.id,), key=f"use_{run.id}",
                 help="Select it in the sidebar's model picker for the other pages.",
             )  # fmt: skip
-    charts_of(run, rows)
+    charts_of(run, rows, live.epochs)
 
 
 @st.fragment(run_every=1.0)

@@ -53,6 +53,13 @@ def test_accuracy_axes_stay_within_100_percent_even_for_a_flat_line():
     assert low < 0.5 and 1.0 < high <= 1.03
 
 
+def test_train_test_figure_spans_the_planned_epochs_while_a_run_trains():
+    figure = charts.train_test_figure(ROWS[:1], "loss", epochs=10)
+    assert tuple(figure.layout.xaxis.range) == (0.5, 10.5)
+    assert figure.layout.xaxis.dtick == 1
+    assert charts.train_test_figure(ROWS, "loss").layout.xaxis.range is None  # otherwise Plotly fits the data
+
+
 def test_train_test_figure_with_no_epochs_yet_has_empty_curves():
     figure = charts.train_test_figure([], "loss")
     assert len(figure.data) == 2
