@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-
 from mnist_core.runs import RunStore
 from tests.browser.conftest import assert_no_exception, screenshot, wait_for_app
 
