@@ -183,6 +183,7 @@ def class_probability_figure(probabilities: Sequence[float], true_label: int | N
         )
     )
     _layout(figure, "Class probabilities", "digit", "probability")
+    figure.update_xaxes(type="category")  # every digit labelled, however narrow the chart
     figure.update_yaxes(range=[0, 1.12], tickformat=".0%")
     figure.update_layout(hovermode="closest", showlegend=False, height=280)
     return figure

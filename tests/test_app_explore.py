@@ -12,7 +12,7 @@ from mnist_core.checkpoint import load_checkpoint
 from mnist_core.data import load_split
 from tests.app_support import app, texts, train_tiny
 from tests.trained import FLIPPED, make_data
-from ui.explore import TILE_COLUMNS
+from ui.explore import NEIGHBOURS, TILE_COLUMNS
 
 PAGE = "pages/explore.py"
 
@@ -139,7 +139,8 @@ def test_opening_a_sample_shows_probabilities_saliency_and_neighbours(explore_en
     train = load_split("train")
     neighbours = [int(c[1:]) for c in captions if re.fullmatch(r"#\d+", c) and int(c[1:]) != first]
     labels = train.labels.numpy()
-    assert len(neighbours) == 12 and {labels[i] for i in neighbours[:6]} == {predicted} and {labels[i] for i in neighbours[6:]} == {given}
+    k = NEIGHBOURS
+    assert len(neighbours) == 2 * k and {labels[i] for i in neighbours[:k]} == {predicted} and {labels[i] for i in neighbours[k:]} == {given}
 
 
 def test_suspected_label_errors_lists_the_flipped_labels_first(explore_env):

@@ -18,6 +18,7 @@ SUBSET, SAMPLE, CONTEXT = "explore_subset", "explore_sample", "explore_context"
 SEEN_CELL, SEEN_MAP, SEEN_QUERY = "_explore_seen_cell", "_explore_seen_map", "_explore_seen_query"
 SHOW_OPTIONS = ("Errors", "All")
 TILE_COLUMNS = 6
+NEIGHBOURS = 5  # one row in the detail panel
 # Fixed sizes make the matrix square-ish and let a browser test find cell (t, p) by arithmetic.
 CONFUSION_ROW_HEIGHT = 35
 CONFUSION_INDEX_WIDTH = 60
@@ -152,7 +153,7 @@ def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: 
     st.markdown("**Nearest training images** in the model's feature space (penultimate layer)")
     for digit in classes:
         role = "predicted" if digit == predicted else "given"
-        near = explore.neighbours(result, index, bank, digit)
+        near = explore.neighbours(result, index, bank, digit, k=NEIGHBOURS)
         st.caption(f"Labelled {digit} ({role} class)")
         images = explore.pixels(bank_split, near)
         st.image([explore.enlarge(image, 2) for image in images], caption=[f"#{i}" for i in near])

@@ -95,3 +95,5 @@ def test_selecting_a_confusion_cell_shows_exactly_its_samples(page, app_url, exp
     assert_no_exception(page)
     page.get_by_text(f"Sample #{first} of the test split").scroll_into_view_if_needed()
     screenshot(page, "explore_sample_detail")
+    page.get_by_text(f"Labelled {true} (given class)").scroll_into_view_if_needed()
+    screenshot(page, "explore_sample_saliency_neighbours")
