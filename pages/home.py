@@ -48,7 +48,7 @@ with model_column:
     st.header("Selected model", divider="gray")
     source = current_source()
     if source is None:
-        st.info("No model yet: train one on the Train page (the fast preset takes a couple of minutes).", icon=":material/info:")
+        st.info("No model yet: train one on the Train page (the fast preset takes under a minute on 2 CPU cores).", icon=":material/info:")
         st.stop()
     with show_error(stop=True):
         checkpoint = current_model()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mnist_core.config import TrainConfig
+from mnist_core.config import PRESETS, TrainConfig
 from mnist_core.errors import RunError
 from mnist_core.runs import RunStore, mark_failed
 from tests.app_support import app, plotly_figures, texts, train_tiny
@@ -46,7 +46,7 @@ def test_the_table_lists_every_run_with_recipe_and_accuracy(three_runs):
     table = at.dataframe[0].value.set_index("name")
     assert list(table.index) == ["broken", "two", "one"]  # newest first
     assert table.loc["two", "status"] == "finished" and table.loc["two", "epochs"] == "2/2"
-    assert table.loc["two", "preset"] == "fast" and table.loc["two", "batch_size"] == 128
+    assert table.loc["two", "preset"] == "fast" and table.loc["two", "batch_size"] == PRESETS["fast"]["batch_size"]
     assert table.loc["two", "best_test_acc"] == pytest.approx(max(r["test_acc"] for r in two.metrics()))
     assert table.loc["one", "final_test_acc"] == pytest.approx(one.metrics()[-1]["test_acc"])
     assert table.loc["broken", "status"] == "failed"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mnist_core import summary
-from mnist_core.config import TrainConfig
+from mnist_core.config import PRESETS, TrainConfig
 from mnist_core.data import load_split
 from mnist_core.runs import RunStore, write_json_atomic, write_text_atomic
 from mnist_core.train import METRIC_COLUMNS
@@ -68,7 +68,7 @@ def test_live_progress_clamps_nonsense_into_the_bars_range():
 
 def test_runs_table_lists_recipe_progress_and_accuracy(runs_dir):
     store = RunStore()
-    finished = store.create(TrainConfig.from_preset("fast", train_subset=2000), "quick")
+    finished = store.create(TrainConfig.from_preset("fast", epochs=2, train_subset=2000), "quick")
     write_text_atomic(finished.metrics_path, _metrics_csv([0.95, 0.97]))
     write_json_atomic(
         finished.progress_path,
@@ -81,7 +81,8 @@ def test_runs_table_lists_recipe_progress_and_accuracy(runs_dir):
     assert list(table.columns) == list(summary.TABLE_COLUMNS)
     by_name = table.set_index("name")
     quick = by_name.loc["quick"]
-    assert (quick.status, quick.preset, quick.epochs, quick.batch_size, quick.lr) == ("finished", "fast", "2/2", 128, 4e-3)
+    fast = PRESETS["fast"]
+    assert (quick.status, quick.preset, quick.epochs, quick.batch_size, quick.lr) == ("finished", "fast", "2/2", fast["batch_size"], fast["lr"])
     assert (quick.optimizer, quick.schedule, bool(quick.augment), quick.train_images) == ("adam", "onecycle", False, 2000)
     assert quick.best_test_acc == pytest.approx(0.97) and quick.final_test_acc == pytest.approx(0.97)
     assert quick.duration_s == 12.5
