@@ -49,7 +49,7 @@ def test_home_download_failure_is_an_error_message_not_a_traceback(tmp_path, mon
     def offline(*args, **kwargs):  # what torchvision raises when every mirror is unreachable
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://..., got:\n<urlopen error [Errno -3]>")
 
-    monkeypatch.setattr("mnist_core.data.MNIST", offline)
+    monkeypatch.setattr("torchvision.datasets.MNIST", offline)
     at = app()
     next(button for button in at.button if button.label == "Download MNIST").click().run()
     assert not at.exception
