@@ -32,6 +32,8 @@ DEFAULT_CACHE_DIR = ".cache"
 # Bump when the arrays or their meaning change: old files then simply stop matching.
 CACHE_VERSION = 1
 MEMORY_ENTRIES = 4
+# A model's test + train analyses take about 36 MB on disk; keep the most recently written few.
+DISK_ENTRIES = 12
 _ARRAYS = ("probabilities", "labels", "losses", "features", "projection")
 
 
@@ -201,3 +203,15 @@ def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
         os.replace(tmp, path)
     except OSError:
         Path(tmp).unlink(missing_ok=True)
+        return
+    _prune(path.parent)
+
+
+def _prune(folder: Path, keep: int = DISK_ENTRIES) -> None:
+    """Delete all but the `keep` most recently written analyses (no eviction would fill a small hosted disk)."""
+    try:
+        files = sorted(folder.glob("v*.npz"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in files[keep:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass

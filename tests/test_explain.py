@@ -192,3 +192,19 @@ def test_analysis_without_writable_cache_still_works(trained, tmp_path, monkeypa
     data_dir, path = trained
     assert len(analysis.analyze(load_checkpoint(path), load_split("test", data_dir))) == 200
     analysis.clear_memory()
+
+
+def test_disk_cache_keeps_only_the_newest_entries(tmp_path):
+    import os
+
+    from mnist_core import analysis
+
+    folder = tmp_path / "analysis"
+    folder.mkdir()
+    for i in range(5):
+        path = folder / f"v1-model{i}-test-data.npz"
+        path.write_bytes(b"x")
+        os.utime(path, ns=(i * 10**9, i * 10**9))
+    (folder / "unrelated.txt").write_text("not ours")
+    analysis._prune(folder, keep=2)
+    assert sorted(p.name for p in folder.iterdir()) == ["unrelated.txt", "v1-model3-test-data.npz", "v1-model4-test-data.npz"]
