@@ -44,7 +44,9 @@ def test_the_table_lists_every_run_with_recipe_and_accuracy(three_runs):
     at = app("pages/runs.py")
     assert not at.exception
     table = at.dataframe[0].value.set_index("name")
-    assert list(table.index) == ["broken", "two", "one"]  # newest first
+    # The store's order (newest first; runs started in the same second sort by name).
+    assert list(table.index) == [run.name for run in RunStore().list()]
+    assert sorted(table.index) == ["broken", "one", "two"]
     assert table.loc["two", "status"] == "finished" and table.loc["two", "epochs"] == "2/2"
     assert table.loc["two", "preset"] == "fast" and table.loc["two", "batch_size"] == PRESETS["fast"]["batch_size"]
     assert table.loc["two", "best_test_acc"] == pytest.approx(max(r["test_acc"] for r in two.metrics()))
@@ -77,7 +79,7 @@ def test_one_run_shows_its_heatmap_downloads_and_a_failed_runs_error(three_runs)
     one, two, failed = three_runs
     at = app("pages/runs.py")
     detail = at.selectbox(key="runs_detail")
-    assert detail.value == failed.id  # newest first
+    detail.set_value(failed.id).run()
     assert "could not be downloaded" in texts(at.error)
     assert "no completed epoch" in texts(at.info)
     downloads = {button.label: button for button in at.get("download_button")}
@@ -113,8 +115,8 @@ def test_delete_after_confirmation_removes_the_run_everywhere(three_runs):
     _button(at, "Yes, delete it").click().run()
     assert not at.exception
     assert not one.path.exists()
-    assert [run.id for run in RunStore().list()] == [failed.id, two.id]
-    assert list(at.dataframe[0].value["name"]) == ["broken", "two"]
+    assert sorted(run.id for run in RunStore().list()) == sorted([failed.id, two.id])
+    assert sorted(at.dataframe[0].value["name"]) == ["broken", "two"]
     assert one.id not in at.multiselect(key="runs_overlay").options
     assert f"Deleted run {one.id}." in texts(at.toast)
 
