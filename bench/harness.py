@@ -208,6 +208,20 @@ async def open_draw_page(session: Session) -> None:
     session.record("open Draw page", time.perf_counter() - started)
 
 
+async def settled_canvas(page, timeout_s: float = 30.0) -> dict:
+    """The canvas's box once its stacked layers share it: a fresh canvas (after Clear too) lays them out over a few frames."""
+    canvases = page.locator("canvas")
+    await canvases.first.wait_for()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        boxes = [await canvas.bounding_box() for canvas in await canvases.all()]
+        if boxes and all(boxes) and all(box == boxes[0] for box in boxes):
+            return boxes[0]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the canvas layers never settled: {boxes}")
+        await page.wait_for_timeout(200)
+
+
 async def draw_and_predict(session: Session, digit: int, first: bool) -> None:
     """Clear the canvas (after the first digit), draw `digit` with the mouse, time mouse-up to the prediction."""
     page = session.page
@@ -215,9 +229,7 @@ async def draw_and_predict(session: Session, digit: int, first: bool) -> None:
         await page.get_by_role("button", name="Clear").click()
         await page.get_by_text("Draw a digit on the canvas").wait_for()
         await wait_idle(page)
-    canvas = page.locator("canvas").last
-    await canvas.wait_for()
-    box = await canvas.bounding_box()
+    box = await settled_canvas(page)
     inside = (box["x"] + 0.25 * box["width"], box["y"] + 0.15 * box["height"],
               box["x"] + 0.75 * box["width"], box["y"] + 0.85 * box["height"])  # fmt: skip
     for stroke in stroke_path(digit, inside):

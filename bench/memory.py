@@ -82,11 +82,15 @@ async def scenario(app: App, args) -> list[tuple[str, Memory]]:
             pid = trainer_pid(run)
             if pid:
                 sampler.trainers.append(pid)
-            deadline = time.monotonic() + TRAIN_TIMEOUT_S
-            while run.is_active() and time.monotonic() < deadline:
+            started = time.monotonic()
+            while run.is_active() and time.monotonic() - started < TRAIN_TIMEOUT_S:
+                if args.max_train_s and time.monotonic() - started > args.max_train_s and not run.stop_requested():
+                    run.request_stop()
                 await asyncio.sleep(0.5)
         images = f"{args.train_subset:,}" if args.train_subset else "all 60,000"
-        figures.append((f"peak while training ({images} images, {run.status()}) + {args.sessions} sessions", sampler.peak))
+        progress = run.progress()
+        done = f"{run.status()} at epoch {progress.get('epoch')}, batch {progress.get('batch')}/{progress.get('batches')}"
+        figures.append((f"peak while training ({images} images; {done}) + {args.sessions} sessions", sampler.peak))
         await browser.close()
     return figures
 
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--pages", default="Draw,Explore errors,Home,Train,Runs", help="comma-separated pages, visited in turn")
     parser.add_argument("--train-subset", type=int, default=None)
+    parser.add_argument("--max-train-s", type=float, default=None, help="stop the run (it saves, then ends) after this long")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args(argv)
     args.pages = [name.strip() for name in args.pages.split(",") if name.strip()]
