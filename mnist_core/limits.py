@@ -8,7 +8,7 @@ each cap can also be set, or changed, on its own:
     MNIST_LAB_HOSTED            1/true/yes/on: hosted defaults for every cap below
     MNIST_LAB_MAX_EPOCHS        most epochs per run
     MNIST_LAB_MAX_TRAIN_SUBSET  most training images per run (the full set is 60,000)
-    MNIST_LAB_MAX_BATCH_SIZE    largest batch (activations grow with it: 2048 needs ~0.4 GB more than 512)
+    MNIST_LAB_MAX_BATCH_SIZE    largest batch (activations grow with it: batch 2048 peaked 0.4 GB above 1024 here)
     MNIST_LAB_MAX_THREADS       most CPU threads a trainer may ask for
     MNIST_LAB_MAX_RUNS          runs training at once, server-wide (default 1, hosted or not)
 
@@ -38,9 +38,9 @@ MAX_THREADS_ENV = "MNIST_LAB_MAX_THREADS"
 MAX_RUNS_ENV = "MNIST_LAB_MAX_RUNS"
 DEFAULT_MAX_RUNS = 1
 
-# One hosted run is at most ~100k sample-steps (about a minute on 2 cores, see
-# notes/deploy.md), so a queue of users each gets a turn; batch 512 keeps the
-# trainer's activations under ~0.3 GB.
+# One hosted run is at most 100,000 sample-steps (5 epochs of 20,000 images), so
+# users queueing for the one training slot each get a short turn; batch 512 keeps
+# the trainer's activations small.
 HOSTED_DEFAULTS = {
     "max_epochs": 5,
     "max_train_subset": 20_000,
