@@ -37,6 +37,21 @@ def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def kill_trainers(runs_dir: Path | None = None) -> None:
+    """Kill every trainer still running in a runs folder, so that no test leaves one behind."""
+    import psutil
+
+    from mnist_core.runs import RunStore
+
+    for run in RunStore(runs_dir).active():
+        pid = run.progress().get("pid")
+        if pid:
+            try:
+                psutil.Process(pid).kill()
+            except psutil.Error:
+                pass
+
+
 @pytest.fixture
 def tiny_data(tmp_path: Path) -> Path:
     """A data folder with 600 train and 200 test synthetic images in torchvision's layout."""

@@ -10,6 +10,7 @@ import pytest
 
 from mnist_core.runs import RunStore
 from tests.app_support import app, plotly_figures, texts, wait_until_done
+from tests.conftest import kill_trainers
 
 
 @pytest.fixture(autouse=True)
@@ -42,25 +43,13 @@ def _start(at, **fields):
     return at
 
 
-def _kill_active(store: RunStore) -> None:
-    # A test that fails mid-run must not leave a trainer behind.
-    import psutil
-
-    for run in store.active():
-        run.request_stop()
-        pid = run.progress().get("pid")
-        if pid:
-            try:
-                psutil.Process(pid).kill()
-            except psutil.Error:
-                pass
-
-
 @pytest.fixture
 def store():
     store = RunStore()
     yield store
-    _kill_active(store)
+    for run in store.active():
+        run.request_stop()
+    kill_trainers(store.root)
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,9 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, kill_trainers
 
 SCREENSHOTS = REPO / "test-output" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
@@ -54,15 +53,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
 
 def _stop_tree(process: subprocess.Popen, runs_dir: Path) -> None:
     """Stop the server, and any trainer it started (trainers run in their own session on purpose)."""
-    from mnist_core.runs import RunStore
-
-    for run in RunStore(runs_dir).active():
-        pid = run.progress().get("pid")
-        if pid:
-            try:
-                psutil.Process(pid).kill()
-            except psutil.Error:
-                pass
+    kill_trainers(runs_dir)
     process.terminate()
     try:
         process.wait(timeout=10)
