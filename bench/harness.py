@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mnist_core.pretrained import pretrained_available  # noqa: E402
-from tests.browser.conftest import CHROMIUM_ARGS, _stop_tree, start_server  # noqa: E402
+from tests.browser.conftest import CHROMIUM_ARGS, stop_server, start_server  # noqa: E402
 from tests.drawing import stroke_path  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("MNIST_DATA_DIR") or REPO.parent / "shared" / "datasets")
@@ -55,7 +55,7 @@ class App:
         return self.process.pid
 
     def stop(self) -> None:
-        _stop_tree(self.process, self.runs_dir)
+        stop_server(self.process, self.runs_dir)
 
 
 def ensure_model(runs_dir: Path, data_dir: Path) -> str:

@@ -51,7 +51,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(f"streamlit did not become healthy in {STARTUP_TIMEOUT_S}s:\n{log.read_text()[-3000:]}")
 
 
-def _stop_tree(process: subprocess.Popen, runs_dir: Path) -> None:
+def stop_server(process: subprocess.Popen, runs_dir: Path) -> None:
     """Stop the server, and any trainer it started (trainers run in their own session on purpose)."""
     kill_trainers(runs_dir)
     process.terminate()
@@ -85,7 +85,7 @@ def start_server(tmp: Path, data_dir: Path, extra_env: dict[str, str] | None = N
     try:
         _wait_healthy(url, process, log)
     except BaseException:
-        _stop_tree(process, runs_dir)
+        stop_server(process, runs_dir)
         raise
     return url, process, runs_dir
 
@@ -96,7 +96,7 @@ def app_server(tmp_path_factory, real_data) -> Iterator[tuple[str, Path]]:
     tmp = tmp_path_factory.mktemp("server")
     url, process, runs_dir = start_server(tmp, real_data)
     yield url, runs_dir
-    _stop_tree(process, runs_dir)
+    stop_server(process, runs_dir)
 
 
 @pytest.fixture(scope="module")

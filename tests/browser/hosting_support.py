@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.browser.conftest import _stop_tree, start_server, wait_for_app
+from tests.browser.conftest import stop_server, start_server, wait_for_app
 from tests.conftest import REPO, synthetic_digits, write_idx
 
 
@@ -33,7 +33,7 @@ def server_with_model(tmp: Path, extra_env: dict[str, str] | None = None) -> Ite
     try:
         yield url, process.pid, runs_dir
     finally:
-        _stop_tree(process, runs_dir)
+        stop_server(process, runs_dir)
 
 
 def open_page(page, url: str, name: str) -> None:
