@@ -138,6 +138,12 @@ class Sampler:
             self.samples += 1
             self._stop.wait(self.interval)
 
+    def follow(self, run) -> None:
+        """Also sample `run`'s trainer once it has started (its own process, not the server's child)."""
+        pid = trainer_pid(run)
+        if pid:
+            self.trainers.append(pid)
+
 
 def trainer_pid(run, timeout: float = 120.0) -> int | None:
     """The pid a run's trainer recorded in progress.json once it started."""

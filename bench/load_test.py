@@ -40,7 +40,6 @@ from bench.harness import (  # noqa: E402
     open_draw_page,
     open_session,
     summarize,
-    trainer_pid,
 )
 from mnist_core.config import TrainConfig  # noqa: E402
 from mnist_core.launch import start_run  # noqa: E402
@@ -114,9 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             warm = measure(app.pid)
             with Sampler(app.pid) as sampler:
                 run = start_run(config, store=RunStore(app.runs_dir), data_dir=args.data_dir, name="load-test")
-                pid = trainer_pid(run)
-                if pid:
-                    sampler.trainers.append(pid)
+                sampler.follow(run)
                 started = time.monotonic()
                 finished, errors = asyncio.run(crowd(app.url, args.sessions, args.draws, args.duration))
                 crowd_s = time.monotonic() - started

@@ -38,7 +38,6 @@ from bench.harness import (  # noqa: E402
     launch_browser,
     measure,
     open_session,
-    trainer_pid,
     wait_idle,
 )
 from mnist_core.config import TrainConfig  # noqa: E402
@@ -79,9 +78,7 @@ async def scenario(app: App, args) -> list[tuple[str, Memory]]:
         config = TrainConfig.from_preset("fast", epochs=1, train_subset=args.train_subset, device="cpu")
         with Sampler(app.pid) as sampler:
             run = start_run(config, store=RunStore(app.runs_dir), data_dir=app.data_dir, name="memory")
-            pid = trainer_pid(run)
-            if pid:
-                sampler.trainers.append(pid)
+            sampler.follow(run)
             started = time.monotonic()
             while run.is_active() and time.monotonic() - started < TRAIN_TIMEOUT_S:
                 if args.max_train_s and time.monotonic() - started > args.max_train_s and not run.stop_requested():
