@@ -20,7 +20,7 @@ from mnist_core.cli import config_to_args
 from mnist_core.config import TrainConfig
 from mnist_core.data import resolve_data_dir
 from mnist_core.errors import RunError
-from mnist_core.limits import DEFAULT_MAX_RUNS, MAX_RUNS_ENV, check_config, current_limits  # noqa: F401 (re-exported)
+from mnist_core.limits import check_config, current_limits
 from mnist_core.runs import ACTIVE, Run, RunStore, mark_failed
 
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
