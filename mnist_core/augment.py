@@ -1,4 +1,4 @@
-"""Batch augmentation on normalized tensors: small random affine warps and stroke-width changes.
+"""Batch augmentation: small random affine warps and stroke-width changes.
 
 Done on whole batches with `affine_grid`/`grid_sample` instead of per-sample PIL
 transforms. The warps cover what drawn digits do that MNIST's do not quite: a
@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mnist_core.data import MEAN, STD
+from mnist_core.data import MEAN, STD, normalized
 
 BACKGROUND = -MEAN / STD  # a black pixel after normalization
 MAX_ROTATION_DEG = 12.0
@@ -22,7 +22,11 @@ STROKE_CHANGE_P = 0.3  # share of the batch whose strokes are thickened or thinn
 
 
 def augment_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Randomly rotate, scale, shift and re-stroke a normalized batch (N, 1, 28, 28)."""
+    """Randomly rotate, scale, shift and re-stroke a batch (N, 1, 28, 28) of uint8 pixels or normalized images.
+
+    Returns normalized images.
+    """
+    images = normalized(images)
     n = images.shape[0]
 
     def uniform(low: float, high: float) -> torch.Tensor:

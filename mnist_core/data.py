@@ -3,7 +3,9 @@
 torchvision's `MNIST.__getitem__` converts every sample to a PIL image and back;
 for a dataset this small that conversion is the whole cost of a data pipeline.
 So the real loader reads the IDX files once, and training slices batches out of
-one normalized tensor instead.
+one tensor instead. That tensor keeps torchvision's uint8 pixels (47 MB for the
+training set, against 188 MB as floats, in the trainer and again in the server);
+`model.as_input` normalizes each batch on its way into the model.
 
 torchvision is imported only when data is first needed: with the PyPI (CUDA) wheels
 importing it pulls in torch._dynamo and triton (about 170 MB resident), which a
@@ -35,7 +37,7 @@ RAW_FILES = {
 
 @dataclass(frozen=True)
 class Split:
-    """One split of MNIST in memory: normalized images (N, 1, 28, 28) and labels (N,)."""
+    """One split of MNIST in memory: uint8 images (N, 1, 28, 28) and labels (N,)."""
 
     name: str
     images: torch.Tensor
@@ -46,23 +48,21 @@ class Split:
         return len(self.labels)
 
     def raw(self) -> torch.Tensor:
-        """The images as uint8 pixels (N, 28, 28), for display."""
-        return denormalize(self.images).squeeze(1)
+        """The pixels (N, 28, 28), for display (a view, not a copy)."""
+        return self.images.squeeze(1)
 
 
 def normalize(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 pixels (or floats in [0, 1]) -> the normalized floats the model expects."""
-    # One fresh copy, then in place: on the training set each temporary would be another 188 MB at load time.
-    x = pixels.to(torch.float32, copy=True)
+    x = pixels.to(torch.float32, copy=True)  # one fresh copy, then in place
     if pixels.dtype == torch.uint8:
         x.div_(255.0)
     return x.sub_(MEAN).div_(STD)
 
 
-def denormalize(images: torch.Tensor) -> torch.Tensor:
-    """Normalized floats -> uint8 pixels."""
-    pixels = images * STD  # the one temporary: the rest happens in place (a whole split is tens of MB a copy)
-    return pixels.add_(MEAN).mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
+def normalized(images: torch.Tensor) -> torch.Tensor:
+    """Model input from images that are either a split's uint8 pixels or floats normalized already."""
+    return normalize(images) if images.dtype == torch.uint8 else images
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -92,7 +92,7 @@ def _missing_message(root: Path, cause: str) -> str:
 
 
 def load_split(split: str, data_dir: str | os.PathLike | None = None, download: bool = True) -> Split:
-    """Load one split ("train" or "test") as normalized tensors; cached per folder and file version."""
+    """Load one split ("train" or "test") as uint8 image and label tensors; cached per folder and file version."""
     if split not in SPLITS:
         raise DatasetError(f"Unknown split {split!r}: use one of {', '.join(SPLITS)}.")
     root = resolve_data_dir(data_dir)
@@ -117,7 +117,7 @@ def _download(root: Path) -> None:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(root: str, split: str, stamp: tuple) -> Split:
-    """The real torchvision loader, read once and normalized; `stamp` makes a changed file a cache miss."""
+    """The real torchvision loader, read once; `stamp` makes a changed file a cache miss."""
     from torchvision.datasets import MNIST
 
     try:
@@ -138,8 +138,7 @@ def _load_cached(root: str, split: str, stamp: tuple) -> Split:
         raise DatasetError(f"The MNIST {split} labels hold values above 9: the file is not MNIST.")
     digest = hashlib.sha256(pixels.numpy().tobytes())
     digest.update(labels.numpy().tobytes())
-    images = normalize(pixels).unsqueeze(1).contiguous()
-    return Split(split, images, labels, digest.hexdigest())
+    return Split(split, pixels.unsqueeze(1), labels, digest.hexdigest())
 
 
 def subset_indices(n: int, size: int | None) -> torch.Tensor | None:

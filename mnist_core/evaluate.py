@@ -18,7 +18,7 @@ INFERENCE_BATCH = 250
 
 @torch.inference_mode()
 def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = INFERENCE_BATCH) -> torch.Tensor:
-    """Logits (N, 10) on the CPU for normalized images (N, 1, 28, 28), in eval mode."""
+    """Logits (N, 10) on the CPU for images (N, 1, 28, 28) (uint8 pixels or normalized), in eval mode."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnist_core.data import normalize
+from mnist_core.data import normalize, normalized
 from mnist_core.evaluate import INFERENCE_BATCH
 from mnist_core.model import as_input
 
@@ -18,7 +18,7 @@ IG_STEPS = 32
 
 
 def saliency(model: nn.Module, image: torch.Tensor, target: int, steps: int = IG_STEPS) -> np.ndarray:
-    """Integrated gradients (black baseline) of logit `target` for one normalized image (1, 1, 28, 28) -> (28, 28).
+    """Integrated gradients (black baseline) of logit `target` for one image (1, 1, 28, 28) -> (28, 28).
 
     Positive values are ink that pushes the model towards `target`, negative values ink that pushes away.
     By construction the attributions sum (up to the Riemann error of `steps`) to
@@ -35,7 +35,7 @@ def saliency(model: nn.Module, image: torch.Tensor, target: int, steps: int = IG
     model.eval()
     # The caller may sit inside inference_mode (Streamlit callbacks, predict helpers): gradients need it off.
     with torch.inference_mode(False), torch.enable_grad():
-        x = image.detach().clone().float().cpu()
+        x = normalized(image.detach()).clone().float().cpu()
         baseline = torch.full_like(x, BLACK)
         # Midpoint rule: one batched forward/backward over all interpolation steps.
         alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps
@@ -52,7 +52,7 @@ def saliency(model: nn.Module, image: torch.Tensor, target: int, steps: int = IG
 
 @torch.inference_mode()
 def embed(model: nn.Module, images: torch.Tensor, batch_size: int = INFERENCE_BATCH) -> tuple[np.ndarray, np.ndarray]:
-    """Penultimate features (N, 128) and logits (N, 10) in one pass over normalized images, in eval mode."""
+    """Penultimate features (N, 128) and logits (N, 10) in one pass over images (uint8 pixels or normalized), in eval mode."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mnist_core.analysis import Analysis
-from mnist_core.data import Split, denormalize
+from mnist_core.data import Split
 from mnist_core.evaluate import NUM_CLASSES
 from mnist_core.explain import nearest
 
@@ -183,4 +183,4 @@ def indices_from_points(points: Sequence) -> tuple[int, ...]:
 
 def pixels(split: Split, indices: Sequence[int]) -> np.ndarray:
     """The uint8 images (k, 28, 28) of a few samples of a split, for display."""
-    return denormalize(split.images[np.asarray(indices, dtype=np.int64)]).squeeze(1).numpy()
+    return split.raw()[np.asarray(indices, dtype=np.int64)].numpy()

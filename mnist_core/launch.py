@@ -2,7 +2,8 @@
 
 A child process isolates the training's memory and threads from the server, keeps
 training when a browser tab closes, and writes the same run files as the CLI. The
-UI then only reads the run directory.
+UI then only reads the run directory. The child runs at a lower CPU priority, so
+on a small host the server answers visitors first and training takes what is left.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
+
 from mnist_core.cli import config_to_args
 from mnist_core.config import TrainConfig
 from mnist_core.data import resolve_data_dir
@@ -24,6 +27,9 @@ from mnist_core.limits import check_config, current_limits
 from mnist_core.runs import ACTIVE, Run, RunStore, mark_failed
 
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+# Nice value of trainer processes. At 10 a busy trainer gets about a tenth of a CPU core that
+# the server also wants, so a prediction is not queued behind a training step.
+TRAINER_NICE = 10
 
 
 def max_concurrent_runs() -> int:
@@ -82,8 +88,17 @@ def start_run(
     except OSError as exc:
         mark_failed(run, f"Could not start the trainer process ({exc.strerror}).")
         raise RunError(f"Could not start the trainer process ({exc.strerror}).") from exc
+    _lower_priority(process.pid)
     threading.Thread(target=_reap, args=(process, run), name=f"reap-{run.id}", daemon=True).start()
     return run
+
+
+def _lower_priority(pid: int) -> None:
+    """Renice the new trainer before it starts its compute threads (they inherit the value): best effort."""
+    try:
+        psutil.Process(pid).nice(TRAINER_NICE)
+    except psutil.Error:
+        pass  # it has already ended (the reaper says why), or it already runs at a lower priority
 
 
 def _reap(process: subprocess.Popen, run: Run) -> None:

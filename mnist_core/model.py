@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnist_core.data import normalized
 from mnist_core.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -65,8 +66,8 @@ def prepare(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 def as_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A batch of images on `device`, in the layout `prepare` chose."""
-    images = images.to(device, non_blocking=True)
+    """A batch on `device`, normalized (from a split's uint8 pixels) and in the layout `prepare` chose."""
+    images = normalized(images.to(device, non_blocking=True))
     if device.type == "cpu":
         images = images.contiguous(memory_format=torch.channels_last)
     return images

@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_core.data import MEAN, STD, denormalize, load_split, resolve_data_dir, subset_indices
+from mnist_core.data import MEAN, STD, load_split, normalize, normalized, resolve_data_dir, subset_indices
 from mnist_core.errors import DatasetError
 from tests.conftest import IDX_NAMES, synthetic_digits, write_idx
 
 
-def test_tiny_idx_loads_through_torchvision_normalized(tiny_data):
+def test_tiny_idx_loads_through_torchvision_as_pixels_normalized_on_the_way_in(tiny_data):
     split = load_split("train", tiny_data)
     images, labels = synthetic_digits(600, seed=1)
-    assert split.images.shape == (600, 1, 28, 28) and split.images.dtype == torch.float32
+    assert split.images.shape == (600, 1, 28, 28) and split.images.dtype == torch.uint8
+    assert torch.equal(split.raw(), torch.from_numpy(images))
     assert torch.equal(split.labels, torch.from_numpy(labels).long())
     expected = (torch.from_numpy(images).float() / 255 - MEAN) / STD
-    assert torch.allclose(split.images[:, 0], expected, atol=1e-6)
-    assert torch.equal(split.raw(), torch.from_numpy(images))
+    assert torch.allclose(normalized(split.images)[:, 0], expected, atol=1e-6)
 
 
 def test_data_dir_precedence(monkeypatch, tmp_path):
@@ -82,11 +82,12 @@ def test_unknown_split_is_refused(tiny_data):
         load_split("validation", tiny_data)
 
 
-def test_denormalize_inverts_normalize():
+def test_normalized_takes_pixels_and_passes_model_input_through():
     pixels = torch.arange(256, dtype=torch.uint8).reshape(16, 16)
-    from mnist_core.data import normalize
-
-    assert torch.equal(denormalize(normalize(pixels)), pixels)
+    floats = normalize(pixels)
+    assert floats.dtype == torch.float32 and torch.equal(normalized(pixels), floats)
+    assert normalized(floats) is floats  # already model input: not normalized twice
+    assert floats[0, 0].item() == pytest.approx(-MEAN / STD) and floats[-1, -1].item() == pytest.approx((1 - MEAN) / STD)
 
 
 def test_subset_is_fixed_sorted_and_unique():

@@ -1,15 +1,16 @@
-"""Background runs: a child trainer writes the run; the concurrency limit; stop."""
+"""Background runs: a child trainer writes the run at low priority; the concurrency limit; stop."""
 
 from __future__ import annotations
 
 import time
 
+import psutil
 import pytest
 
 from mnist_core.checkpoint import load_checkpoint
 from mnist_core.config import TrainConfig
 from mnist_core.errors import RunError
-from mnist_core.launch import start_run
+from mnist_core.launch import TRAINER_NICE, start_run
 from mnist_core.models import available_models
 from mnist_core.runs import RunStore
 
@@ -41,6 +42,10 @@ def test_limit_refuses_a_second_run_and_stop_works(tiny_data, runs_dir):
         wait_for(run, ("running",))
         while run.progress().get("batch", 0) < 2:
             time.sleep(0.1)
+        # The server gets the CPU first: the trainer and every compute thread it started run niced.
+        trainer = psutil.Process(run.progress()["pid"])
+        niceness = {thread.id: psutil.Process(thread.id).nice() for thread in trainer.threads()}
+        assert min(niceness.values()) >= TRAINER_NICE, niceness
         asked = time.monotonic()
         run.request_stop()
         progress = wait_for(run, ("stopped", "failed"), timeout=30)
