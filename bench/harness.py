@@ -228,8 +228,24 @@ async def settled_canvas(page, timeout_s: float = 30.0) -> dict:
         await page.wait_for_timeout(200)
 
 
+# Timed in the page's own clock: the last pointer-up on the canvas, and the first animation frame after an
+# answer is in the DOM (a MutationObserver sees it at once; Playwright's own polling backs off to 500 ms steps).
+WATCH_ANSWER = """() => {
+    const clock = window.__mnistLab = {up: null, shown: null};
+    document.addEventListener("pointerup", () => { clock.up = performance.now(); }, {capture: true});
+    const answered = () => [...document.querySelectorAll('[data-testid="stAlert"]')]
+        .some((alert) => /It's a|Not sure/.test(alert.textContent));
+    const observer = new MutationObserver(() => {
+        if (clock.up === null || !answered()) return;
+        observer.disconnect();
+        requestAnimationFrame(() => { clock.shown = performance.now(); });
+    });
+    observer.observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
 async def draw_and_predict(session: Session, digit: int, first: bool) -> None:
-    """Clear the canvas (after the first digit), draw `digit` with the mouse, time mouse-up to the prediction."""
+    """Clear the canvas (after the first digit), draw `digit` with the mouse, time mouse-up to the prediction on screen."""
     page = session.page
     if not first:
         await page.get_by_role("button", name="Clear").click()
@@ -238,16 +254,17 @@ async def draw_and_predict(session: Session, digit: int, first: bool) -> None:
     box = await settled_canvas(page)
     inside = (box["x"] + 0.25 * box["width"], box["y"] + 0.15 * box["height"],
               box["x"] + 0.75 * box["width"], box["y"] + 0.85 * box["height"])  # fmt: skip
+    await page.evaluate(WATCH_ANSWER)
     for stroke in stroke_path(digit, inside):
         await page.mouse.move(*stroke[0])
         await page.mouse.down()
         for point in stroke[1:]:
             await page.mouse.move(*point, steps=4)
-        released = time.perf_counter()
         await page.mouse.up()
-    answer = page.locator(PREDICTION).first
-    await answer.wait_for(timeout=60_000)
-    session.record("draw -> prediction", time.perf_counter() - released)
-    found = re.search(r"It's a \d|Not sure", await answer.inner_text())
+    await page.wait_for_function("() => window.__mnistLab.shown !== null", timeout=60_000)
+    up, shown = await page.evaluate("() => [window.__mnistLab.up, window.__mnistLab.shown]")
+    session.record("draw -> prediction", (shown - up) / 1000)
+    answer = await page.locator(PREDICTION).first.inner_text()
+    found = re.search(r"It's a \d|Not sure", answer)
     session.predictions.append((digit, found.group(0) if found else "?"))
     await wait_idle(page)
