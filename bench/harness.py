@@ -6,6 +6,8 @@ Only local servers are ever driven: `check_local` refuses any other address.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import os
 import re
 import shutil
@@ -44,9 +46,11 @@ def check_local(url: str) -> str:
 
 
 class App:
-    """A `streamlit run streamlit_app.py` of this checkout on a free local port, with its own runs folder."""
+    """A `streamlit run streamlit_app.py` of this checkout on a free local port, with its own runs and cache folders
+    (an empty analysis cache, as after a deploy: the Explore page computes its analyses in the server)."""
 
     def __init__(self, workdir: Path, data_dir: Path, env: dict[str, str] | None = None):
+        env = {"MNIST_LAB_CACHE_DIR": str(workdir / "cache"), **(env or {})}
         self.url, self.process, self.runs_dir = start_server(workdir, data_dir, env)
         self.data_dir = data_dir
 
@@ -182,6 +186,51 @@ async def wait_idle(page, timeout_ms: int = 60_000) -> None:
     await page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
 
 
+@dataclass(frozen=True)
+class Pace:
+    """How fast a visitor works: seconds per pen stroke (0: as fast as Playwright moves) and seconds spent
+    reading an answer before clearing for the next digit."""
+
+    stroke_s: float
+    read_s: float
+
+
+# A person draws a digit's stroke in about a second, its mouse or finger reporting ~60 moves a second,
+# and looks at the answer for a couple of seconds. A robot does both at once, back to back.
+PACES = {"human": Pace(stroke_s=0.8, read_s=2.0), "robot": Pace(stroke_s=0.0, read_s=0.0)}
+MOVES_PER_S = 60
+
+
+def resample(points: list[tuple[float, float]], count: int) -> list[tuple[float, float]]:
+    """`count` points evenly spaced along the polyline through `points` (its ends included)."""
+    if len(points) < 2 or count < 2:
+        return list(points)
+    lengths = [math.dist(a, b) for a, b in zip(points, points[1:])]
+    total = sum(lengths) or 1.0
+    result, segment, walked = [], 0, 0.0
+    for i in range(count):
+        target = total * i / (count - 1)
+        while segment < len(lengths) - 1 and walked + lengths[segment] < target:
+            walked += lengths[segment]
+            segment += 1
+        (x0, y0), (x1, y1) = points[segment], points[segment + 1]
+        t = min(1.0, (target - walked) / lengths[segment]) if lengths[segment] else 0.0
+        result.append((x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
+    return result
+
+
+async def trace(page, stroke: list[tuple[float, float]], seconds: float) -> None:
+    """Move the pressed mouse along `stroke`: in `seconds` at MOVES_PER_S, or as fast as possible when 0."""
+    if seconds <= 0:
+        for point in stroke[1:]:
+            await page.mouse.move(*point, steps=4)
+        return
+    moves = resample(stroke, max(2, round(seconds * MOVES_PER_S)))
+    for point in moves[1:]:
+        await page.mouse.move(*point)
+        await asyncio.sleep(seconds / len(moves))
+
+
 @dataclass
 class Session:
     """One visitor: a browser context of its own (cookies, Streamlit session) and the latencies it saw."""
@@ -244,10 +293,11 @@ WATCH_ANSWER = """() => {
 }"""
 
 
-async def draw_and_predict(session: Session, digit: int, first: bool) -> None:
-    """Clear the canvas (after the first digit), draw `digit` with the mouse, time mouse-up to the prediction on screen."""
+async def draw_and_predict(session: Session, digit: int, first: bool, pace: Pace = PACES["robot"]) -> None:
+    """Clear the canvas (after reading the last answer), draw `digit` with the mouse, time mouse-up to the answer on screen."""
     page = session.page
     if not first:
+        await asyncio.sleep(pace.read_s)
         await page.get_by_role("button", name="Clear").click()
         await page.get_by_text("Draw a digit on the canvas").wait_for()
         await wait_idle(page)
@@ -258,8 +308,7 @@ async def draw_and_predict(session: Session, digit: int, first: bool) -> None:
     for stroke in stroke_path(digit, inside):
         await page.mouse.move(*stroke[0])
         await page.mouse.down()
-        for point in stroke[1:]:
-            await page.mouse.move(*point, steps=4)
+        await trace(page, stroke, pace.stroke_s)
         await page.mouse.up()
     await page.wait_for_function("() => window.__mnistLab.shown !== null", timeout=60_000)
     up, shown = await page.evaluate("() => [window.__mnistLab.up, window.__mnistLab.shown]")

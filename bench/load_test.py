@@ -1,13 +1,15 @@
 """Load test: N real browser sessions draw digits at once while one training run trains, on this machine only.
 
-    python bench/load_test.py [--sessions 5] [--draws 8] [--train-subset N] [--epochs 1] [--duration 300]
+    python bench/load_test.py [--sessions 5] [--draws 8] [--pace human|robot] [--train-subset N] [--epochs 1] [--duration 300]
     python bench/load_test.py --ci          # 2 sessions x 3 draws and a 3,000-image run, bounded at 3 minutes
 
 It starts its own `streamlit run` on a free local port (fresh runs folder, real MNIST
 from $MNIST_DATA_DIR or ../shared/datasets), makes sure there is a model to draw
 against, starts one training run in the server's runs folder (the same call the
 Train page makes), then opens N browser contexts in one headless Chromium. Each
-opens the app, goes to Draw and draws single-stroke digits, clearing in between.
+opens the app, goes to Draw and draws single-stroke digits, clearing in between:
+at a person's pace by default (a stroke takes 0.8 s, an answer is read for 2 s),
+or back to back with --pace robot, the heaviest load the sessions can make.
 It prints per-action latency (median, p95, max), the server's and the trainer's
 resident memory, and whether the run finished. Figures, not asserts; the exit
 code is non-zero only when a session failed to get its predictions or the run failed.
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import (  # noqa: E402
     DEFAULT_DATA,
     DIGITS,
+    PACES,
     App,
     Sampler,
     draw_and_predict,
@@ -49,7 +52,7 @@ MAX_SESSIONS, MAX_DRAWS, MAX_DURATION_S = 8, 20, 600
 ACTIONS = ("open app", "open Draw page", "draw -> prediction")
 
 
-async def visitor(browser, url: str, draws: int, index: int):
+async def visitor(browser, url: str, draws: int, index: int, pace):
     """One person: open the app, go to Draw, draw `draws` digits; a failure says at which step."""
     step = "opening the app"
     try:
@@ -58,20 +61,20 @@ async def visitor(browser, url: str, draws: int, index: int):
         await open_draw_page(session)
         for turn in range(draws):
             step = f"drawing digit {turn + 1}"
-            await draw_and_predict(session, DIGITS[(index + turn) % len(DIGITS)], first=turn == 0)
+            await draw_and_predict(session, DIGITS[(index + turn) % len(DIGITS)], first=turn == 0, pace=pace)
         await session.page.context.close()
     except Exception as exc:
         raise RuntimeError(f"session {index + 1}, {step}: {str(exc).splitlines()[0]}") from exc
     return session
 
 
-async def crowd(url: str, sessions: int, draws: int, deadline_s: float):
+async def crowd(url: str, sessions: int, draws: int, deadline_s: float, pace=PACES["robot"]):
     """All visitors at once in one Chromium; returns (finished sessions, errors)."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await launch_browser(playwright)
-        tasks = [asyncio.create_task(visitor(browser, url, draws, i)) for i in range(sessions)]
+        tasks = [asyncio.create_task(visitor(browser, url, draws, i, pace)) for i in range(sessions)]
         done, pending = await asyncio.wait(tasks, timeout=deadline_s)
         for task in pending:
             task.cancel()
@@ -87,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--draws", type=int, default=8, help="digits each session draws")
+    parser.add_argument("--pace", choices=sorted(PACES), default="human", help="how fast each session draws and reads")
+    parser.add_argument("--browser-nice", type=int, default=0, help="niceness of the browsers (0-19), which stand in for visitors' own devices")
     parser.add_argument("--epochs", type=int, default=1, help="epochs of the training run (fast preset)")
     parser.add_argument("--train-subset", type=int, default=None, help="training images (default: all 60,000)")
     parser.add_argument("--duration", type=float, default=300, help="seconds the sessions may take in all")
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = TrainConfig.from_preset("fast", epochs=args.epochs, train_subset=args.train_subset, device="cpu")
     images = f"{args.train_subset:,}" if args.train_subset else "60,000"
-    print(f"MNIST Lab load test: {args.sessions} sessions x {args.draws} draws while one run trains "
+    print(f"MNIST Lab load test: {args.sessions} sessions x {args.draws} draws ({args.pace} pace) while one run trains "
           f"(fast preset, {args.epochs} epoch(s) on {images} images); {os.cpu_count()} CPU cores, "
           f"load average {os.getloadavg()[0]:.1f} before starting", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mnist-lab-load-") as workdir:
@@ -108,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             print(f"model: {ensure_model(app.runs_dir, args.data_dir)}", flush=True)
             idle = measure(app.pid)
+            os.nice(args.browser_nice)  # only the browsers (and this script) started from here on: not the server
             # A first visit imports torch and loads the model in the server: timed apart, as a cold start.
             cold, _ = asyncio.run(crowd(app.url, 1, 1, MAX_DURATION_S))
             warm = measure(app.pid)
@@ -115,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 run = start_run(config, store=RunStore(app.runs_dir), data_dir=args.data_dir, name="load-test")
                 sampler.follow(run)
                 started = time.monotonic()
-                finished, errors = asyncio.run(crowd(app.url, args.sessions, args.draws, args.duration))
+                finished, errors = asyncio.run(crowd(app.url, args.sessions, args.draws, args.duration, PACES[args.pace]))
                 crowd_s = time.monotonic() - started
                 deadline = time.monotonic() + max(120.0, args.duration)
                 while run.is_active() and time.monotonic() < deadline:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mnist_core.allocator import release_free_memory
 from mnist_core.checkpoint import Checkpoint
 from mnist_core.data import Split
 from mnist_core.evaluate import Evaluation
@@ -116,6 +117,7 @@ def analyze(checkpoint: Checkpoint, split: Split, use_disk: bool = True, directo
         arrays = _read(path, len(split)) if use_disk else None
         if arrays is None:
             arrays = analyze_images(checkpoint.model, split.images, split.labels)
+            release_free_memory()  # the pass's batch buffers, now free, would otherwise stay with the process
             if use_disk:
                 _write(path, arrays)
         result = Analysis(checkpoint.digest, split.name, split.checksum, **arrays)
