@@ -7,6 +7,7 @@ Only local servers are ever driven: `check_local` refuses any other address.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import re
@@ -246,6 +247,7 @@ class Session:
 async def open_session(browser, url: str) -> Session:
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(60_000)
+    await context.add_init_script(CLOCK)
     session = Session(await context.new_page())
     started = time.perf_counter()
     await session.page.goto(url)
@@ -277,20 +279,52 @@ async def settled_canvas(page, timeout_s: float = 30.0) -> dict:
         await page.wait_for_timeout(200)
 
 
-# Timed in the page's own clock: the last pointer-up on the canvas, and the first animation frame after an
-# answer is in the DOM (a MutationObserver sees it at once; Playwright's own polling backs off to 500 ms steps).
+# Timed in the page's own clock (Playwright's own polling backs off to 500 ms steps). CLOCK is installed in each
+# page before Streamlit's code: it notes the last pointer-up, the first message the page sends after it (the canvas
+# sends the drawing after its 200 ms debounce) and the first message back that carries an answer. WATCH_ANSWER arms
+# it before a drawing and notes the first animation frame after an answer is in the DOM.
+ANSWER_TEXT = r"It's a|Not sure"
+CLOCK = """(() => {
+    const answer = new RegExp(%s);
+    const decoder = new TextDecoder();
+    window.addEventListener("pointerup", () => {
+        if (window.__mnistLab) window.__mnistLab.up = performance.now();
+    }, {capture: true});
+    const Native = window.WebSocket;
+    window.WebSocket = class extends Native {
+        constructor(...args) {
+            super(...args);
+            this.addEventListener("message", (event) => {
+                const clock = window.__mnistLab;
+                if (!clock || clock.sent === null || clock.back !== null || !(event.data instanceof ArrayBuffer)) return;
+                if (answer.test(decoder.decode(event.data))) clock.back = performance.now();
+            });
+        }
+        send(data) {
+            const clock = window.__mnistLab;
+            if (clock && clock.up !== null && clock.sent === null) clock.sent = performance.now();
+            return super.send(data);
+        }
+    };
+})();""" % json.dumps(ANSWER_TEXT)
 WATCH_ANSWER = """() => {
-    const clock = window.__mnistLab = {up: null, shown: null};
-    document.addEventListener("pointerup", () => { clock.up = performance.now(); }, {capture: true});
-    const answered = () => [...document.querySelectorAll('[data-testid="stAlert"]')]
-        .some((alert) => /It's a|Not sure/.test(alert.textContent));
+    const clock = window.__mnistLab = {up: null, sent: null, back: null, shown: null};
+    const answer = new RegExp(%s);
+    const answered = () => [...document.querySelectorAll('[data-testid="stAlert"]')].some((a) => answer.test(a.textContent));
     const observer = new MutationObserver(() => {
         if (clock.up === null || !answered()) return;
         observer.disconnect();
         requestAnimationFrame(() => { clock.shown = performance.now(); });
     });
     observer.observe(document.body, {childList: true, subtree: true, characterData: true});
-}"""
+}""" % json.dumps(ANSWER_TEXT)
+# What draw_and_predict records: the whole wait, then its parts (the parts need CLOCK; open_session installs it).
+DRAW_STEPS = {
+    "draw -> prediction": ("up", "shown"),
+    "  pointer-up -> drawing sent": ("up", "sent"),
+    "  drawing sent -> answer back": ("sent", "back"),
+    "  answer back -> on screen": ("back", "shown"),
+}
 
 
 async def draw_and_predict(session: Session, digit: int, first: bool, pace: Pace = PACES["robot"]) -> None:
@@ -311,8 +345,10 @@ async def draw_and_predict(session: Session, digit: int, first: bool, pace: Pace
         await trace(page, stroke, pace.stroke_s)
         await page.mouse.up()
     await page.wait_for_function("() => window.__mnistLab.shown !== null", timeout=60_000)
-    up, shown = await page.evaluate("() => [window.__mnistLab.up, window.__mnistLab.shown]")
-    session.record("draw -> prediction", (shown - up) / 1000)
+    clock = await page.evaluate("() => window.__mnistLab")
+    for action, (start, end) in DRAW_STEPS.items():
+        if clock[start] is not None and clock[end] is not None:
+            session.record(action, (clock[end] - clock[start]) / 1000)
     answer = await page.locator(PREDICTION).first.inner_text()
     found = re.search(r"It's a \d|Not sure", answer)
     session.predictions.append((digit, found.group(0) if found else "?"))

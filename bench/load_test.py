@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import (  # noqa: E402
     DEFAULT_DATA,
     DIGITS,
+    DRAW_STEPS,
     PACES,
     App,
     Sampler,
@@ -49,7 +50,7 @@ from mnist_core.launch import start_run  # noqa: E402
 from mnist_core.runs import RunStore  # noqa: E402
 
 MAX_SESSIONS, MAX_DRAWS, MAX_DURATION_S = 8, 20, 600
-ACTIONS = ("open app", "open Draw page", "draw -> prediction")
+ACTIONS = ("open app", "open Draw page", *DRAW_STEPS)
 
 
 async def visitor(browser, url: str, draws: int, index: int, pace):
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  error: {error}")
     for action in ACTIONS:
         values = [v for session in finished for v in session.timings.get(action, [])]
-        print(f"  {action:20s} n={len(values):3d}  {summarize(values)}")
+        print(f"  {action:30s} n={len(values):3d}  {summarize(values)}")
     answers = [(digit, text) for session in finished for digit, text in session.predictions]
     right = sum(text == f"It's a {digit}" for digit, text in answers)
     print(f"  predictions matching the drawn digit: {right}/{len(answers)}")
