@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--train-subset", type=int, metavar="N", help="train on a fixed random N of the 60,000 images")
     train.add_argument("--device", choices=DEVICES)
-    train.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    train.add_argument("--threads", type=int, help="CPU threads (default: one per physical core)")
     train.add_argument("--out", metavar="RUN_DIR", help="run directory to write (default: a new folder under the runs folder)")
     train.add_argument("--name", help="name for the new run folder when --out is not given")
     train.set_defaults(handler=_train)

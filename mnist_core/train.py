@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import psutil
 import torch
 import torch.nn.functional as F
 
@@ -16,6 +18,12 @@ from mnist_core.data import Split, subset_indices
 from mnist_core.errors import ConfigError
 from mnist_core.evaluate import NUM_CLASSES, evaluate
 from mnist_core.model import MnistCNN, as_input, prepare, resolve_device
+
+
+def default_threads() -> int:
+    """Compute threads when a config names none: one per physical core, torch's own rule, set explicitly so that
+    a trainer does not inherit the app server's single thread (OMP_NUM_THREADS=1, see streamlit_app.py)."""
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -105,8 +113,7 @@ def train(
     images, labels = images.to(device), labels.to(device)
 
     previous_threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    torch.set_num_threads(config.threads or default_threads())
     try:
         torch.manual_seed(config.seed)
         model = prepare(MnistCNN(), device)

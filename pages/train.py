@@ -102,7 +102,7 @@ def new_run_form() -> None:
             _problem("train_subset")
             st.number_input("Seed", value=defaults.seed, step=1, key=_key(preset, "seed"))
             _problem("seed")
-            st.number_input("CPU threads", value=defaults.threads, step=1, placeholder="torch's choice", key=_key(preset, "threads"))
+            st.number_input("CPU threads", value=defaults.threads, step=1, placeholder="one per physical core", key=_key(preset, "threads"))
             _problem("threads")
         st.text_input("Run name", key=_key(preset, "name"), placeholder=f"{preset} (the run id adds the date and time)", max_chars=48)
         _problem("name")

@@ -77,3 +77,14 @@ def real_data() -> Path:
             pytest.fail(f"CI must have the real MNIST at {REAL_DATA}")
         pytest.skip(f"real MNIST not found at {REAL_DATA}")
     return REAL_DATA
+
+
+@pytest.fixture(autouse=True)
+def _openmp_setting_stays_in_its_test(monkeypatch):
+    """The entry script sets OMP_NUM_THREADS for the server's process, and AppTest runs it in this one: each test
+    gets the variable back as it found it, so processes started by later tests do not inherit the app's value."""
+    original = os.environ.get("OMP_NUM_THREADS")
+    if original is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", original)

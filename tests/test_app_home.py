@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -103,3 +104,12 @@ def test_every_page_in_the_navigation_runs_without_an_exception(tiny_data, monke
         assert not at.exception, (page, [e.value for e in at.exception])
         if title:
             assert at.title[0].value == title
+
+
+def test_the_server_asks_for_one_openmp_thread_unless_the_operator_chose(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert not app().exception
+    assert os.environ["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert not app().exception
+    assert os.environ["OMP_NUM_THREADS"] == "3"

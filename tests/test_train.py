@@ -8,7 +8,7 @@ import torch
 from mnist_core.config import TrainConfig
 from mnist_core.data import load_split
 from mnist_core.errors import ConfigError
-from mnist_core.train import METRIC_COLUMNS, train
+from mnist_core.train import METRIC_COLUMNS, default_threads, train
 
 
 @pytest.fixture
@@ -63,3 +63,20 @@ def test_subset_and_its_bounds(splits):
 def test_other_optimizer_and_schedule_learn(splits, options):
     result = train(TrainConfig(epochs=3, batch_size=32, device="cpu", **options), *splits)
     assert result.history[-1].test_acc > 0.9
+
+
+def test_a_trainer_sets_its_own_thread_count_whatever_it_inherited(splits):
+    """The app server runs with one OpenMP thread; a trainer it starts must not inherit that."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a process started with OMP_NUM_THREADS=1
+    try:
+        seen = []
+        config = TrainConfig(epochs=1, batch_size=200, device="cpu")
+        train(config, *splits, on_batch=lambda progress: seen.append(torch.get_num_threads()))
+        assert set(seen) == {default_threads()}
+        seen.clear()
+        train(config.replace(threads=2), *splits, on_batch=lambda progress: seen.append(torch.get_num_threads()))
+        assert set(seen) == {2}
+        assert torch.get_num_threads() == 1  # restored afterwards
+    finally:
+        torch.set_num_threads(before)
