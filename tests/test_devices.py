@@ -6,6 +6,7 @@ CI has only a CPU. The same tests cover the GPU path when they run on a machine 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -48,7 +49,9 @@ def test_trains_on_the_device_and_its_checkpoint_answers_the_same_on_a_cpu(split
     loaded = load_checkpoint(path).model
     assert next(loaded.parameters()).device.type == "cpu"
     test = splits[1]
-    assert torch.allclose(predict_logits(loaded, test.images), predict_logits(result.model, test.images), atol=1e-3)
+    # Not bit for bit: cuDNN convolutions may use TF32 on a GPU (about 1e-4 relative here on an H100).
+    on_cpu, on_device = predict_logits(loaded, test.images), predict_logits(result.model, test.images)
+    assert torch.allclose(on_cpu, on_device, rtol=1e-3, atol=1e-3)
     assert evaluate(loaded, test.images, test.labels).accuracy == result.history[-1].test_acc
 
 
@@ -70,7 +73,8 @@ def test_explanations_on_the_device_match_the_cpu(splits, device):
     cpu_features, cpu_logits = embed(on_cpu, images)
     device_features, device_logits = embed(on_device, images)
     assert device_features.shape == (40, 128)
-    assert abs(device_features - cpu_features).max() < 1e-3 and abs(device_logits - cpu_logits).max() < 1e-3
+    assert np.allclose(device_features, cpu_features, rtol=1e-3, atol=1e-3)
+    assert np.allclose(device_logits, cpu_logits, rtol=1e-3, atol=1e-3)
 
     target = int(cpu_logits[0].argmax())
     cpu_map, device_map = saliency(on_cpu, images[:1], target), saliency(on_device, images[:1], target)
