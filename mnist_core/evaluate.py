@@ -20,13 +20,16 @@ INFERENCE_BATCH = 250
 def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = INFERENCE_BATCH) -> torch.Tensor:
     """Logits (N, 10) on the CPU for images (N, 1, 28, 28) (uint8 pixels or normalized), in eval mode."""
     device = next(model.parameters()).device
+    logits = torch.empty(len(images), NUM_CLASSES)  # filled in place, as in explain.embed (why: there)
     was_training = model.training
     model.eval()
     try:
-        chunks = [model(as_input(images[i : i + batch_size], device)).float().cpu() for i in range(0, len(images), batch_size)]
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size]
+            logits[start : start + len(batch)] = model(as_input(batch, device)).float().cpu()
     finally:
         model.train(was_training)
-    return torch.cat(chunks) if chunks else torch.empty(0, NUM_CLASSES)
+    return logits
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
