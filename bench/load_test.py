@@ -7,7 +7,8 @@ It starts its own `streamlit run` on a free local port (fresh runs folder, real 
 from $MNIST_DATA_DIR or ../shared/datasets), makes sure there is a model to draw
 against, starts one training run in the server's runs folder (the same call the
 Train page makes), then opens N browser contexts in one headless Chromium. Each
-opens the app, goes to Draw and draws single-stroke digits, clearing in between:
+opens the app and goes to Draw; once all are there, they draw single-stroke digits
+together, clearing in between:
 at a person's pace by default (a stroke takes 0.8 s, an answer is read for 2 s),
 or back to back with --pace robot, the heaviest load the sessions can make.
 It prints per-action latency (median, p95, max), the server's and the trainer's
@@ -53,29 +54,38 @@ MAX_SESSIONS, MAX_DRAWS, MAX_DURATION_S = 8, 20, 600
 ACTIONS = ("open app", "open Draw page", *DRAW_STEPS)
 
 
-async def visitor(browser, url: str, draws: int, index: int, pace):
-    """One person: open the app, go to Draw, draw `draws` digits; a failure says at which step."""
+async def visitor(browser, url: str, draws: int, index: int, pace, ready: asyncio.Barrier):
+    """One person: open the app, go to Draw, wait for the others, draw `draws` digits; a failure says at which step."""
     step = "opening the app"
     try:
         session = await open_session(browser, url)
         step = "opening the Draw page"
         await open_draw_page(session)
+        step = "waiting for the other sessions to open Draw"
+        await ready.wait()
         for turn in range(draws):
             step = f"drawing digit {turn + 1}"
             await draw_and_predict(session, DIGITS[(index + turn) % len(DIGITS)], first=turn == 0, pace=pace)
         await session.page.context.close()
     except Exception as exc:
-        raise RuntimeError(f"session {index + 1}, {step}: {str(exc).splitlines()[0]}") from exc
+        await ready.abort()  # the others stop waiting for this one
+        raise RuntimeError(f"session {index + 1}, {step}: {str(exc).splitlines()[0] or type(exc).__name__}") from exc
     return session
 
 
 async def crowd(url: str, sessions: int, draws: int, deadline_s: float, pace=PACES["robot"]):
-    """All visitors at once in one Chromium; returns (finished sessions, errors)."""
+    """All visitors at once in one Chromium; returns (finished sessions, errors).
+
+    They start drawing together once every one has the Draw page open. Loading Streamlit's frontend costs a browser
+    seconds of CPU; here the browsers share the server's cores, so a draw timed while another session still loads
+    would measure that test artifact, which on a hosted instance happens on each visitor's own device.
+    """
     from playwright.async_api import async_playwright
 
+    ready = asyncio.Barrier(sessions)
     async with async_playwright() as playwright:
         browser = await launch_browser(playwright)
-        tasks = [asyncio.create_task(visitor(browser, url, draws, i, pace)) for i in range(sessions)]
+        tasks = [asyncio.create_task(visitor(browser, url, draws, i, pace, ready)) for i in range(sessions)]
         done, pending = await asyncio.wait(tasks, timeout=deadline_s)
         for task in pending:
             task.cancel()

@@ -171,17 +171,9 @@ def train(
                     status = "stopped"
                     break
             # Reading the sums waits for the device's queued work, so the epoch's time includes it (CUDA, MPS).
-            train_loss, train_correct = float(loss_sum) / max(seen, 1), int(correct)
+            loss_total, correct_total = float(loss_sum), int(correct)
             train_seconds = time.perf_counter() - epoch_started
-            metrics = EpochMetrics(
-                epoch=epoch,
-                train_loss=train_loss,
-                train_acc=train_correct / max(seen, 1),
-                **_test_metrics(model, test_split),
-                epoch_s=train_seconds,
-                samples_per_s=seen / max(train_seconds, 1e-9),
-                lr=optimizer.param_groups[0]["lr"],
-            )
+            metrics = _epoch_metrics(model, test_split, epoch, loss_total, correct_total, seen, train_seconds, optimizer)
             if status == "stopped":
                 final = metrics  # a partial epoch: measured, but not a row of the history
                 break
@@ -195,11 +187,16 @@ def train(
         torch.backends.cudnn.deterministic = previous_deterministic
 
 
-def _test_metrics(model: MnistCNN, test_split: Split) -> dict:
-    """Test loss, accuracy and per-class accuracy of the model as it is now."""
+def _epoch_metrics(model, test_split, epoch, loss_total, correct_total, seen, train_seconds, optimizer) -> EpochMetrics:
     result = evaluate(model, test_split.images, test_split.labels)
-    return {
-        "test_loss": result.loss,
-        "test_acc": result.accuracy,
-        "per_class_acc": tuple(float(v) for v in result.per_class()["recall"]),
-    }
+    return EpochMetrics(
+        epoch=epoch,
+        train_loss=loss_total / max(seen, 1),
+        train_acc=correct_total / max(seen, 1),
+        test_loss=result.loss,
+        test_acc=result.accuracy,
+        epoch_s=train_seconds,
+        samples_per_s=seen / max(train_seconds, 1e-9),
+        lr=optimizer.param_groups[0]["lr"],
+        per_class_acc=tuple(float(v) for v in result.per_class()["recall"]),
+    )
