@@ -69,7 +69,8 @@ async def visitor(browser, url: str, draws: int, index: int, pace, ready: asynci
         await session.page.context.close()
     except Exception as exc:
         await ready.abort()  # the others stop waiting for this one
-        raise RuntimeError(f"session {index + 1}, {step}: {str(exc).splitlines()[0] or type(exc).__name__}") from exc
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise RuntimeError(f"session {index + 1}, {step}: {reason}") from exc
     return session
 
 
