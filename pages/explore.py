@@ -2,13 +2,17 @@
 
 import streamlit as st
 
-from mnist_core import explore
-from mnist_core.analysis import analyze, is_cached, prefetch
-from mnist_core.data import load_split
-from mnist_core.label_issues import find_label_issues
-from ui import explore as ui
-from ui.errors import show_error
-from ui.models import current_model
+from ui.entry import run_inside_entry_script
+
+run_inside_entry_script()  # first: see ui/entry.py
+
+from mnist_core import explore  # noqa: E402
+from mnist_core.analysis import analyze, is_cached, prefetch  # noqa: E402
+from mnist_core.data import load_split  # noqa: E402
+from mnist_core.label_issues import find_label_issues  # noqa: E402
+from ui import explore as ui  # noqa: E402
+from ui.errors import show_error  # noqa: E402
+from ui.models import current_model  # noqa: E402
 
 ISSUES_SHOWN = 24
 

@@ -2,10 +2,14 @@
 
 import streamlit as st
 
-from mnist_core import charts, summary
-from mnist_core.errors import RunError
-from mnist_core.runs import RunStore
-from ui.errors import show_error
+from ui.entry import run_inside_entry_script
+
+run_inside_entry_script()  # first: see ui/entry.py
+
+from mnist_core import charts, summary  # noqa: E402
+from mnist_core.errors import RunError  # noqa: E402
+from mnist_core.runs import RunStore  # noqa: E402
+from ui.errors import show_error  # noqa: E402
 
 CONFIRM = "runs_confirm_delete"  # id of the run whose deletion waits for a confirmation
 OVERLAY_METRICS = ("test_acc", "test_loss", "train_acc", "train_loss")

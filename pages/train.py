@@ -6,16 +6,20 @@ a trip to another page finds the same run and its progress.
 
 import streamlit as st
 
-from mnist_core import charts, summary
-from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig
-from mnist_core.data import dataset_present, resolve_data_dir
-from mnist_core.errors import ConfigError, RunError
-from mnist_core.launch import max_concurrent_runs, start_run
-from mnist_core.limits import current_limits, fit_config, public_message
-from mnist_core.model import DEVICES
-from mnist_core.models import RUN_PREFIX
-from mnist_core.runs import Run, RunStore, validate_name
-from ui.models import MODEL_KEY
+from ui.entry import run_inside_entry_script
+
+run_inside_entry_script()  # first: see ui/entry.py
+
+from mnist_core import charts, summary  # noqa: E402
+from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig  # noqa: E402
+from mnist_core.data import dataset_present, resolve_data_dir  # noqa: E402
+from mnist_core.errors import ConfigError, RunError  # noqa: E402
+from mnist_core.launch import max_concurrent_runs, start_run  # noqa: E402
+from mnist_core.limits import current_limits, fit_config, public_message  # noqa: E402
+from mnist_core.model import DEVICES  # noqa: E402
+from mnist_core.models import RUN_PREFIX  # noqa: E402
+from mnist_core.runs import Run, RunStore, validate_name  # noqa: E402
+from ui.models import MODEL_KEY  # noqa: E402
 
 FIELDS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "train_subset", "device", "threads")
 PROBLEM = "train_problem"  # (field, message) of the last refused start

@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+import streamlit.testing.v1.app_test as app_test_module
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from mnist_core.cli import main as cli_main
@@ -13,6 +15,16 @@ from mnist_core.runs import Run, RunStore
 from tests.conftest import REPO
 
 APP = REPO / "streamlit_app.py"
+
+
+class _PagesManagerAsOnAServer(PagesManager):
+    """AppTest sets `PagesManager.uses_pages_directory = None` before every run, so each run starts in Streamlit's
+    first multipage mode and a switched-to page ran without the entry script. A server never resets it: after its
+    first `st.navigation` every run goes through the entry script. With this class in AppTest's module, its reset
+    lands here and runs behave as on a server (ui/entry.py covers a server's very first run)."""
+
+
+app_test_module.PagesManager = _PagesManagerAsOnAServer
 
 
 def app(page: str | None = None, timeout: float = 60) -> AppTest:

@@ -69,6 +69,5 @@ def test_no_server_path_is_shown_when_hosted(tiny_data, runs_dir):
     shown = all_text(at)
     assert "No space left on device" in texts(at.error)
     assert str(runs_dir) not in shown and str(tiny_data.resolve()) not in shown
-    home = app()  # AppTest keeps the shared sidebar of the first run only
-    sidebar = texts(home.sidebar.get("caption"))
+    sidebar = texts(at.sidebar.get("caption"))  # the entry script's sidebar, around the Train page
     assert "MNIST from `…/data`" in sidebar and str(tiny_data.resolve()) not in sidebar

@@ -103,11 +103,11 @@ def test_a_tiny_run_started_from_the_form_trains_in_the_background_and_finishes(
         "Test accuracy per digit after epoch 2",
     ]
     assert figures[0]["data"][1]["y"] == pytest.approx([row["test_loss"] for row in run.metrics()])
-    # "Use this model" selects it in the sidebar's picker (AppTest drops the sidebar after switch_page,
-    # so the picker itself is checked on a fresh session, which opens on Home).
+    # "Use this model" selects it in the sidebar's picker, here and on any page this session opens next.
     next(button for button in at.button if button.label == "Use this model").click().run()
     assert at.session_state["model_key"] == f"run:{run.id}"
-    assert app().sidebar.selectbox[0].value == f"run:{run.id}"
+    assert at.sidebar.selectbox[0].value == f"run:{run.id}"
+    assert at.switch_page("pages/draw.py").run().sidebar.selectbox[0].value == f"run:{run.id}"
 
 
 def test_a_running_run_survives_a_reload_refuses_a_second_start_and_stops_from_the_button(store):

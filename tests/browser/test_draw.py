@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 
-from tests.browser.conftest import assert_no_exception, screenshot, wait_for_app
+from tests.browser.conftest import assert_no_exception, screenshot, start_server, stop_server, wait_for_app
 from tests.drawing import draw_digit, stroke_path
 
 PREDICTION = '[data-testid="stAlert"]'
@@ -61,6 +61,33 @@ def wait_for_prediction(page, text: str) -> str:
     page.locator(PREDICTION, has_text=text).first.wait_for(timeout=PREDICTION_MS)
     wait_for_app(page, timeout_ms=PREDICTION_MS)
     return page.locator(PREDICTION).first.inner_text()
+
+
+def test_a_link_to_a_page_as_the_first_visit_to_a_fresh_server_gets_the_whole_app(browser, tmp_path, real_data):
+    """A shared link to /draw may be a new server's first request. Streamlit then runs pages/draw.py on its own
+    (its first multipage mode, for apps with a pages/ folder), without the entry script: no sidebar, no page
+    title. The pages send such a run back through the entry script (ui/entry.py)."""
+    url, process, runs_dir = start_server(tmp_path, real_data)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{url}/draw")
+        page.get_by_text("Draw a digit on the canvas").wait_for(timeout=COLD_START_MS)
+        wait_for_app(page, timeout_ms=COLD_START_MS)
+        assert "MNIST Lab" in page.title(), page.title()  # the entry script's page config
+        navigation = page.get_by_test_id("stSidebarNavItems")
+        assert navigation.get_by_role("link", name="Explore errors", exact=True).is_visible()
+        assert page.get_by_test_id("stSidebar").get_by_text("Model", exact=True).is_visible()
+        assert_no_exception(page)
+        # A second visitor by the same link gets the same.
+        other = context.browser.new_context().new_page()
+        other.goto(f"{url}/draw")
+        other.get_by_text("Draw a digit on the canvas").wait_for(timeout=COLD_START_MS)
+        assert other.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Explore errors", exact=True).is_visible()
+        other.context.close()
+    finally:
+        context.close()
+        stop_server(process, runs_dir)
 
 
 def test_draw_a_one_and_get_one(page, app_url):
