@@ -37,7 +37,6 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 MB = 2**20
 # Single-stroke digits: one mouse-up, so one rerun, is one prediction to time.
 DIGITS = (0, 1, 2, 3, 7)
-PREDICTION = '[data-testid="stAlert"]:has-text("It\'s a"), [data-testid="stAlert"]:has-text("Not sure")'
 
 
 def check_local(url: str) -> str:
@@ -368,7 +367,7 @@ async def draw_and_predict(session: Session, digit: int, first: bool, pace: Pace
     for action, (start, end) in DRAW_STEPS.items():
         if clock[start] is not None and clock[end] is not None:
             session.record(action, (clock[end] - clock[start]) / 1000)
-    answer = await page.locator(PREDICTION).first.inner_text()
+    answer = await page.locator('[data-testid="stAlert"]', has_text=re.compile(ANSWER_TEXT)).first.inner_text()
     found = re.search(r"It's a \d|Not sure", answer)
     session.predictions.append((digit, found.group(0) if found else "?"))
     await wait_idle(page)

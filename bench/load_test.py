@@ -8,9 +8,9 @@ from $MNIST_DATA_DIR or ../shared/datasets), makes sure there is a model to draw
 against, starts one training run in the server's runs folder (the same call the
 Train page makes), then opens N browser contexts in one headless Chromium. Each
 opens the app and goes to Draw; once all are there, they draw single-stroke digits
-together, clearing in between:
-at a person's pace by default (a stroke takes 0.8 s, an answer is read for 2 s),
-or back to back with --pace robot, the heaviest load the sessions can make.
+together, clearing in between: at a person's pace by default (a stroke takes 0.8 s,
+an answer is read for 2 s), or back to back with --pace robot, the heaviest load the
+sessions can make.
 It prints per-action latency (median, p95, max), the server's and the trainer's
 resident memory, and whether the run finished. Figures, not asserts; the exit
 code is non-zero only when a session failed to get its predictions or the run failed.
