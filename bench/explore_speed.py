@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from mnist_core import analysis, data  # noqa: E402
-from mnist_core.models import ModelSource  # noqa: E402
+from mnist_core.catalog import ModelSource  # noqa: E402
 
 PAGE = "pages/explore.py"
 

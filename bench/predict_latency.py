@@ -24,7 +24,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mnist_core.checkpoint import load_checkpoint  # noqa: E402
-from mnist_core.explain import saliency  # noqa: E402
+from mnist_core.saliency import saliency  # noqa: E402
 from mnist_core.model import MnistCNN  # noqa: E402
 from mnist_core.preprocess import predict, preprocess  # noqa: E402
 from mnist_core.pretrained import load_pretrained, pretrained_available  # noqa: E402

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,8 +23,10 @@ import torch
 from mnist_core.allocator import release_free_memory
 from mnist_core.checkpoint import Checkpoint
 from mnist_core.data import Split
+from mnist_core.files import write_atomic
 from mnist_core.evaluate import Evaluation
-from mnist_core.explain import embed, pca_2d
+from mnist_core.embedding import pca_2d
+from mnist_core.evaluate import embed
 from mnist_core.model import prepare
 
 CACHE_DIR_ENV = "MNIST_LAB_CACHE_DIR"
@@ -196,15 +197,8 @@ def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Store atomically (temporary file, then rename); a read-only disk just means no disk cache."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+        write_atomic(path, lambda handle: np.savez(handle, **arrays))
     except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
         return
     _prune(path.parent)
 

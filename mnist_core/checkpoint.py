@@ -7,7 +7,6 @@ import io
 import os
 import pickle
 import platform
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 
 from mnist_core.errors import CheckpointError
+from mnist_core.files import write_atomic
 from mnist_core.model import MnistCNN
 
 FORMAT = "mnist-lab-checkpoint"
@@ -47,10 +47,7 @@ def build_meta(**fields: Any) -> dict[str, Any]:
 
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict[str, Any]) -> Path:
-    """Write atomically: a temporary file in the same folder, fsync, then rename over `path`.
-
-    A process killed at any moment leaves either the previous checkpoint or the new one, never half of one.
-    """
+    """Write durably and atomically (files.write_atomic): a process killed at any moment leaves the previous checkpoint or the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -61,30 +58,15 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, meta: dict[
         "state_dict": state,
         "meta": meta,
     }
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, lambda handle: torch.save(payload, handle), durable=True)
     except (OSError, RuntimeError) as exc:  # torch's zip writer reports a failed write as a RuntimeError
-        _discard(tmp)
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "the write failed"
         raise CheckpointError(
             f"Could not save the checkpoint {path.name} ({why}): the disk may be full or the folder read-only. "
             "Free some space or fix the folder's permissions, then train again."
         ) from exc
-    except BaseException:
-        _discard(tmp)
-        raise
     return path
-
-
-def _discard(tmp: str | None) -> None:
-    if tmp is not None:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def file_digest(path: str | os.PathLike) -> str:

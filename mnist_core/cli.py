@@ -96,20 +96,6 @@ def config_from_args(args: argparse.Namespace):
     return TrainConfig.from_preset(args.preset, **overrides)
 
 
-def config_to_args(config) -> list[str]:
-    """The flags that reproduce `config` (the inverse of config_from_args)."""
-    args = ["--preset", config.preset or "seed"]
-    for key, value in config.to_dict().items():
-        if key == "preset" or value is None:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            args.append(flag if value else "--no-" + key.replace("_", "-"))
-        else:
-            args += [flag, str(value)]
-    return args
-
-
 def _claim_run_dir(args: argparse.Namespace, config):
     from mnist_core.runs import Run, RunStore
 

@@ -79,6 +79,19 @@ class TrainConfig:
         """Plain, JSON-ready values."""
         return dataclasses.asdict(self)
 
+    def to_args(self) -> list[str]:
+        """The `train` command-line flags that reproduce this config (how the launcher starts a trainer)."""
+        args = ["--preset", self.preset or "seed"]
+        for key, value in self.to_dict().items():
+            if key == "preset" or value is None:
+                continue
+            flag = "--" + key.replace("_", "-")
+            if isinstance(value, bool):
+                args.append(flag if value else "--no-" + key.replace("_", "-"))
+            else:
+                args += [flag, str(value)]
+        return args
+
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)

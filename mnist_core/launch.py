@@ -9,7 +9,6 @@ on a small host the server answers visitors first and training takes what is lef
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import subprocess
 import sys
@@ -18,13 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+from filelock import FileLock
 
-from mnist_core.cli import config_to_args
 from mnist_core.config import TrainConfig
-from mnist_core.data import resolve_data_dir
+from mnist_core.analysis import CACHE_DIR_ENV
+from mnist_core.data import DATA_DIR_ENV, resolve_data_dir
 from mnist_core.errors import RunError
 from mnist_core.limits import check_config, current_limits
-from mnist_core.runs import ACTIVE, Run, RunStore, mark_failed
+from mnist_core.runs import ACTIVE, RUNS_DIR_ENV, Run, RunStore, mark_failed
 
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 # Nice value of trainer processes. At 10 a busy trainer gets about a tenth of a CPU core that
@@ -41,12 +41,8 @@ def max_concurrent_runs() -> int:
 def _store_lock(store: RunStore) -> Iterator[None]:
     """One process at a time counts active runs and creates a new one, so two clicks cannot both pass the limit."""
     store.root.mkdir(parents=True, exist_ok=True)
-    with open(store.root / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with FileLock(store.root / ".lock"):
+        yield
 
 
 def start_run(
@@ -75,22 +71,33 @@ def start_run(
 
     command = [
         sys.executable, "-m", "mnist_core", "train",
-        *config_to_args(config),
+        *config.to_args(),
         "--data-dir", str(resolve_data_dir(data_dir).resolve()),
         "--out", str(run.path.resolve()),
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_PACKAGE_PARENT), os.environ.get("PYTHONPATH")]))}
     try:
         with open(run.log_path, "wb") as log:
+            # Started from the folder that holds this package, so `-m mnist_core` finds this very copy, installed
+            # or not; every path the trainer needs is passed to it absolute.
             process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-            )
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=_PACKAGE_PARENT, env=_child_environment(), start_new_session=True,
+            )  # fmt: skip
     except OSError as exc:
         mark_failed(run, f"Could not start the trainer process ({exc.strerror}).")
         raise RunError(f"Could not start the trainer process ({exc.strerror}).") from exc
     _lower_priority(process.pid)
     threading.Thread(target=_reap, args=(process, run), name=f"reap-{run.id}", daemon=True).start()
     return run
+
+
+def _child_environment() -> dict[str, str]:
+    """The server's environment, with the folders it names made absolute (the trainer runs in another folder)."""
+    env = dict(os.environ)
+    for name in (CACHE_DIR_ENV, RUNS_DIR_ENV, DATA_DIR_ENV):
+        if env.get(name):
+            env[name] = str(Path(env[name]).expanduser().resolve())
+    return env
 
 
 def _lower_priority(pid: int) -> None:

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +30,7 @@ import psutil
 from mnist_core.checkpoint import CHECKPOINT_NAME
 from mnist_core.config import TrainConfig
 from mnist_core.errors import ConfigError, RunError
+from mnist_core.files import write_json_atomic
 
 RUNS_DIR_ENV = "MNIST_LAB_RUNS_DIR"
 DEFAULT_RUNS_DIR = "runs"
@@ -38,8 +38,12 @@ ACTIVE = ("queued", "running")
 STATUSES = ACTIVE + ("finished", "stopped", "failed")
 # A run queued this long without a trainer process is reported as failed.
 QUEUE_TIMEOUT_S = 120.0
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
-_RUN_ID = re.compile(r"^\d{8}-\d{6}-[A-Za-z0-9][A-Za-z0-9_.-]{0,51}$")
+NAME_MAX = 48
+_NAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{NAME_MAX - 1}}}$")
+# A stored run's id: "<stamp>-<name>[-N]" from the store, or any plain folder name given to `train --out`.
+# Long enough for the longest name plus its stamp and a clash suffix, so every run the store creates is listed.
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+_RUN_ID = re.compile(rf"^\d{{8}}-\d{{6}}-[A-Za-z0-9][A-Za-z0-9_.-]{{0,{NAME_MAX + 3}}}$")
 _STAMP = "%Y%m%d-%H%M%S"
 
 
@@ -52,27 +56,15 @@ def validate_name(name: str) -> str:
     """A run name a user typed, checked so that it can never leave the runs folder."""
     if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
         raise RunError(
-            f"Run name {name!r} is not allowed: use 1-48 letters, digits, '-', '_' or '.', "
+            f"Run name {name!r} is not allowed: use 1-{NAME_MAX} letters, digits, '-', '_' or '.', "
             "starting with a letter or digit (no slashes, no '..')."
         )
     return name
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Replace `path` with `data` as JSON so that readers see the old or the new file, never a mix."""
-    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a text file via a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def is_run_id(text: object) -> bool:
+    """Whether `text` can name a run folder: safe characters only, so it never leaves the runs folder."""
+    return isinstance(text, str) and bool(_ID.match(text)) and ".." not in text
 
 
 def _now() -> str:
@@ -249,7 +241,7 @@ class RunStore:
 
     def get(self, run_id: str) -> Run:
         """The run with this id; ids that are not plain names inside the store are refused."""
-        if not isinstance(run_id, str) or not _NAME.match(run_id) or ".." in run_id:
+        if not is_run_id(run_id):
             raise RunError(f"{run_id!r} is not a run id.")
         path = self.root / run_id
         if path.is_symlink() or not path.is_dir() or not (path / "config.json").is_file():
@@ -263,7 +255,7 @@ class RunStore:
         runs = [
             Run(p)
             for p in self.root.iterdir()
-            if not p.is_symlink() and p.is_dir() and _NAME.match(p.name) and (p / "config.json").is_file()
+            if is_run_id(p.name) and not p.is_symlink() and p.is_dir() and (p / "config.json").is_file()
         ]
         return sorted(runs, key=lambda r: r.id, reverse=True)
 

@@ -14,10 +14,10 @@ run_inside_entry_script()  # first: see ui/entry.py
 from mnist_core.charts import class_probability_figure  # noqa: E402
 from mnist_core.checkpoint import Checkpoint  # noqa: E402
 from mnist_core.errors import BlankImageError, ImageError  # noqa: E402
-from mnist_core.explain import SALIENCY_METHOD, saliency, saliency_overlay  # noqa: E402
+from mnist_core.saliency import SALIENCY_METHOD, saliency, saliency_overlay  # noqa: E402
 from mnist_core.preprocess import CONFIDENCE_THRESHOLD, UPLOAD_TYPES, Preprocessed, predict, preprocess  # noqa: E402
 from ui.errors import show_error  # noqa: E402
-from ui.models import current_model  # noqa: E402
+from ui.model_picker import current_model  # noqa: E402
 
 CANVAS_SIDE = 280  # ten canvas pixels per MNIST pixel
 VERSION = "draw_canvas_version"  # bumping it gives the canvas a new key: an empty canvas

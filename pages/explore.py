@@ -6,13 +6,13 @@ from ui.entry import run_inside_entry_script
 
 run_inside_entry_script()  # first: see ui/entry.py
 
-from mnist_core import explore  # noqa: E402
+from mnist_core import gallery  # noqa: E402
 from mnist_core.analysis import analyze, is_cached, prefetch  # noqa: E402
 from mnist_core.data import load_split  # noqa: E402
 from mnist_core.label_issues import find_label_issues  # noqa: E402
-from ui import explore as ui  # noqa: E402
+from ui import explorer as ui  # noqa: E402
 from ui.errors import show_error  # noqa: E402
-from ui.models import current_model  # noqa: E402
+from ui.model_picker import current_model  # noqa: E402
 
 ISSUES_SHOWN = 24
 
@@ -46,7 +46,7 @@ c.metric("Errors", f"{summary['errors']:,} of {summary['n']:,}")
 d.metric("Suspected label errors", f"{len(issues):,}")
 with st.expander("Precision, recall and F1 per digit"):
     st.dataframe(
-        explore.per_class_table(result),
+        gallery.per_class_table(result),
         column_config={name: st.column_config.NumberColumn(format="percent") for name in ("precision", "recall", "f1")},
     )
 
@@ -55,7 +55,7 @@ with matrix_column:
     st.subheader("Confusion matrix")
     normalized = st.toggle("Row-normalized (% of each true digit)", key="explore_normalized")
     event = st.dataframe(
-        explore.styled_confusion(evaluation.confusion, normalized),
+        gallery.styled_confusion(evaluation.confusion, normalized),
         column_config=ui.CONFUSION_COLUMNS,
         row_height=ui.CONFUSION_ROW_HEIGHT,
         key="explore_cm",
@@ -77,7 +77,7 @@ with gallery_column:
     if view != "Suspected label errors":
         ui.filters()
         query = ui.current_query()
-        indices = explore.select(result, query)
+        indices = gallery.select(result, query)
         if query.subset:
             note, clear = st.columns([4, 1])
             note.info(f"Limited to the {len(query.subset):,} points selected on the map.", icon=":material/filter_alt:")
@@ -86,8 +86,8 @@ with gallery_column:
                 st.rerun()
         st.markdown(f"**{len(indices):,} {'sample matches' if len(indices) == 1 else 'samples match'}.**")
         page = ui.pager(len(indices))
-        on_page = ui.as_list(explore.page_slice(indices, page))
-        ui.open_sample(ui.tiles(split, on_page, [explore.caption(result, i) for i in on_page], key="gallery"))
+        on_page = ui.as_list(gallery.page_slice(indices, page))
+        ui.open_sample(ui.tiles(split, on_page, [gallery.caption(result, i) for i in on_page], key="gallery"))
     else:
         st.markdown(
             f"**{len(issues):,} samples** whose given label the model confidently contradicts "

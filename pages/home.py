@@ -8,11 +8,11 @@ run_inside_entry_script()  # first: see ui/entry.py
 
 from mnist_core import charts, summary  # noqa: E402
 from mnist_core.data import DATA_DIR_ENV, RAW_FILES, dataset_present, load_split, raw_folder, resolve_data_dir  # noqa: E402
-from mnist_core.models import BUNDLED_KEY  # noqa: E402
+from mnist_core.catalog import BUNDLED_KEY  # noqa: E402
 from mnist_core.pretrained import MODEL_CARD_PATH  # noqa: E402
 from mnist_core.pretrained import model_card as bundled_card  # noqa: E402
 from ui.errors import show_error  # noqa: E402
-from ui.models import current_model, current_source  # noqa: E402
+from ui.model_picker import current_model, current_source  # noqa: E402
 
 st.title("MNIST Lab")
 st.markdown("Train the classic MNIST CNN, watch it learn, hunt through its mistakes and try it on digits you draw.")

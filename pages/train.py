@@ -17,9 +17,9 @@ from mnist_core.errors import ConfigError, RunError  # noqa: E402
 from mnist_core.launch import max_concurrent_runs, start_run  # noqa: E402
 from mnist_core.limits import current_limits, fit_config, public_message  # noqa: E402
 from mnist_core.model import DEVICES  # noqa: E402
-from mnist_core.models import RUN_PREFIX  # noqa: E402
+from mnist_core.catalog import RUN_PREFIX  # noqa: E402
 from mnist_core.runs import Run, RunStore, validate_name  # noqa: E402
-from ui.models import MODEL_KEY  # noqa: E402
+from ui.model_picker import MODEL_KEY  # noqa: E402
 
 FIELDS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "train_subset", "device", "threads")
 PROBLEM = "train_problem"  # (field, message) of the last refused start

@@ -19,7 +19,7 @@ PAGE = "pages/draw.py"
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, runs_dir):
-    monkeypatch.setattr("mnist_core.models.pretrained_available", lambda: False)
+    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: False)
 
 
 @pytest.fixture
@@ -27,8 +27,8 @@ def bundled(monkeypatch, tmp_path):
     """An (untrained) checkpoint standing in as the bundled model."""
     torch.manual_seed(0)
     path = save_checkpoint(tmp_path / "bundled.pt", MnistCNN(), build_meta())
-    monkeypatch.setattr("mnist_core.models.pretrained_available", lambda: True)
-    monkeypatch.setattr("mnist_core.models.PRETRAINED_PATH", path)
+    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: True)
+    monkeypatch.setattr("mnist_core.catalog.PRETRAINED_PATH", path)
     return path
 
 

@@ -12,7 +12,7 @@ from mnist_core.checkpoint import load_checkpoint
 from mnist_core.data import load_split
 from tests.app_support import app, texts, train_tiny
 from tests.trained import FLIPPED, make_data
-from ui.explore import NEIGHBOURS, TILE_COLUMNS
+from ui.explorer import NEIGHBOURS, TILE_COLUMNS
 
 PAGE = "pages/explore.py"
 
@@ -32,7 +32,7 @@ def trained_run(tmp_path_factory):
 def explore_env(trained_run, tmp_path, monkeypatch):
     """The trained run as the only model, a private analysis cache; returns the test split's analysis."""
     data_dir, runs, run = trained_run
-    monkeypatch.setattr("mnist_core.models.pretrained_available", lambda: False)
+    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: False)
     monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
     monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs))
     monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
@@ -159,7 +159,7 @@ def test_train_split(explore_env):
 
 
 def test_without_a_model_the_page_says_what_to_do(tiny_data, runs_dir, monkeypatch):
-    monkeypatch.setattr("mnist_core.models.pretrained_available", lambda: False)
+    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: False)
     monkeypatch.setenv("MNIST_DATA_DIR", str(tiny_data))
     at = app(PAGE)
     assert not at.exception

@@ -13,7 +13,7 @@ from tests.app_support import app, plotly_figures, texts, train_tiny
 @pytest.fixture(autouse=True)
 def _no_bundled_model(monkeypatch, runs_dir):
     # Each test decides whether a bundled model exists; the real one must not leak in.
-    monkeypatch.setattr("mnist_core.models.pretrained_available", lambda: False)
+    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: False)
 
 
 def test_home_with_the_dataset_shows_where_it_is_and_sample_digits(tiny_data, monkeypatch):
@@ -78,8 +78,8 @@ def test_home_shows_the_bundled_models_card(tiny_data, tmp_path, monkeypatch):
     run = train_tiny(tiny_data, "bundled", epochs=1)
     card = tmp_path / "model_card.json"
     card.write_text(json.dumps({"command": "python -m mnist_core train --preset seed", "test_acc": 0.99}))
-    monkeypatch.setattr("mnist_core.models.pretrained_available", lambda: True)
-    monkeypatch.setattr("mnist_core.models.PRETRAINED_PATH", run.checkpoint_path)
+    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: True)
+    monkeypatch.setattr("mnist_core.catalog.PRETRAINED_PATH", run.checkpoint_path)
     monkeypatch.setattr("mnist_core.pretrained.MODEL_CARD_PATH", card)
     monkeypatch.setattr("mnist_core.pretrained.model_card", lambda: json.loads(card.read_text()))
     at = app()

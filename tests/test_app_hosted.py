@@ -15,7 +15,7 @@ def _hosted(tiny_data, runs_dir, monkeypatch):
     monkeypatch.setenv("MNIST_LAB_HOSTED", "1")
     for name in ("MNIST_LAB_MAX_EPOCHS", "MNIST_LAB_MAX_TRAIN_SUBSET", "MNIST_LAB_MAX_BATCH_SIZE", "MNIST_LAB_MAX_RUNS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("mnist_core.models.pretrained_available", lambda: False)
+    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: False)
 
 
 def _number(at, label):

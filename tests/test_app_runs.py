@@ -15,7 +15,7 @@ from tests.app_support import app, plotly_figures, texts, train_tiny
 @pytest.fixture(autouse=True)
 def _tiny_setup(tiny_data, runs_dir, monkeypatch):
     monkeypatch.setenv("MNIST_DATA_DIR", str(tiny_data))
-    monkeypatch.setattr("mnist_core.models.pretrained_available", lambda: False)
+    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: False)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from tests.conftest import kill_trainers
 def _tiny_setup(tiny_data, runs_dir, monkeypatch):
     monkeypatch.setenv("MNIST_DATA_DIR", str(tiny_data))
     monkeypatch.delenv("MNIST_LAB_MAX_RUNS", raising=False)
-    monkeypatch.setattr("mnist_core.models.pretrained_available", lambda: False)
+    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: False)
 
 
 def _field(at, label):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from mnist_core.checkpoint import load_checkpoint
-from mnist_core.cli import config_from_args, config_to_args, build_parser, main
+from mnist_core.cli import build_parser, config_from_args, main
 from mnist_core.config import TrainConfig
 from mnist_core.runs import Run
 from tests.conftest import REPO
@@ -128,4 +128,4 @@ def test_out_folder_holding_a_run_is_refused(capsys, tiny_data, tmp_path):
     [TrainConfig(), TrainConfig.from_preset("fast", augment=True, train_subset=100, threads=2, seed=9, device="cpu")],
 )
 def test_config_flags_round_trip(config):
-    assert config_from_args(build_parser().parse_args(["train", *config_to_args(config)])) == config
+    assert config_from_args(build_parser().parse_args(["train", *config.to_args()])) == config

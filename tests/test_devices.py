@@ -14,7 +14,8 @@ from mnist_core.checkpoint import build_meta, load_checkpoint, save_checkpoint
 from mnist_core.config import TrainConfig
 from mnist_core.data import load_split
 from mnist_core.evaluate import evaluate, predict_logits
-from mnist_core.explain import embed, saliency
+from mnist_core.evaluate import embed
+from mnist_core.saliency import saliency
 from mnist_core.model import MnistCNN, prepare, resolve_device
 from mnist_core.train import train
 

@@ -27,8 +27,9 @@ from mnist_core.checkpoint import load_checkpoint
 from mnist_core.config import TrainConfig
 from mnist_core.errors import RunError
 from mnist_core.launch import start_run
-from mnist_core.models import available_models
-from mnist_core.runs import ACTIVE, Run, RunStore, write_json_atomic
+from mnist_core.catalog import available_models
+from mnist_core.files import write_json_atomic
+from mnist_core.runs import ACTIVE, Run, RunStore
 from tests.conftest import REPO
 
 # Many short epochs, so that a random moment often falls near a checkpoint write.
@@ -196,7 +197,7 @@ def test_disk_full_when_starting_a_run_is_a_clear_error(runs_dir, tiny_data, mon
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("mnist_core.runs.tempfile.mkstemp", no_space)
+    monkeypatch.setattr("mnist_core.files.tempfile.mkstemp", no_space)
     with pytest.raises(RunError) as raised:
         start_run(TrainConfig(epochs=1), data_dir=tiny_data)
     assert "No space left on device" in str(raised.value) and "runs folder" in str(raised.value)
@@ -213,7 +214,7 @@ def test_reading_a_dead_run_on_a_full_disk_does_not_crash(runs_dir, monkeypatch)
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("mnist_core.runs.tempfile.mkstemp", no_space)
+    monkeypatch.setattr("mnist_core.files.tempfile.mkstemp", no_space)
     assert run.progress()["status"] == "failed"
     assert store.active() == []
     assert [s.key for s in available_models(store) if s.key.startswith("run:")] == []

@@ -11,7 +11,8 @@ import pytest
 
 from mnist_core.config import TrainConfig
 from mnist_core.errors import RunError
-from mnist_core.runs import RunStore, mark_failed, validate_name, write_json_atomic
+from mnist_core.files import write_json_atomic
+from mnist_core.runs import RunStore, mark_failed, validate_name
 
 
 @pytest.fixture

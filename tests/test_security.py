@@ -21,8 +21,9 @@ from mnist_core.errors import CheckpointError, ConfigError, DatasetError, RunErr
 from mnist_core.launch import start_run
 from mnist_core.limits import Limits, public_message
 from mnist_core.model import MnistCNN
-from mnist_core.models import load_model
-from mnist_core.runs import RunStore, write_json_atomic
+from mnist_core.catalog import load_model
+from mnist_core.files import write_json_atomic
+from mnist_core.runs import RunStore
 from tests.conftest import REPO
 
 

@@ -11,7 +11,8 @@ import pytest
 from mnist_core import summary
 from mnist_core.config import PRESETS, TrainConfig
 from mnist_core.data import load_split
-from mnist_core.runs import RunStore, write_json_atomic, write_text_atomic
+from mnist_core.files import write_json_atomic, write_text_atomic
+from mnist_core.runs import RunStore
 from mnist_core.train import METRIC_COLUMNS
 
 

@@ -13,11 +13,11 @@ import pytest
 from mnist_core.analysis import analyze
 from mnist_core.checkpoint import load_checkpoint
 from mnist_core.data import load_split
-from mnist_core.models import available_models
+from mnist_core.catalog import available_models
 from mnist_core.runs import RunStore
 from tests.browser.conftest import assert_no_exception, screenshot, wait_for_app
 from tests.conftest import REPO
-from ui.explore import CONFUSION_CELL_WIDTH, CONFUSION_INDEX_WIDTH, CONFUSION_ROW_HEIGHT
+from ui.explorer import CONFUSION_CELL_WIDTH, CONFUSION_INDEX_WIDTH, CONFUSION_ROW_HEIGHT
 
 # The neighbour bank (60,000 training images through the model) may still be computing on a busy 2-core machine.
 SLOW_MS = 240_000

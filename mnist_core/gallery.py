@@ -14,7 +14,7 @@ import pandas as pd
 from mnist_core.analysis import Analysis
 from mnist_core.data import Split
 from mnist_core.evaluate import NUM_CLASSES
-from mnist_core.explain import nearest
+from mnist_core.embedding import nearest
 
 SORTS = {
     "confidence": "most confident first",
@@ -120,20 +120,6 @@ def _percent(share: float) -> str:
     return f"{share * 100:.1f}"
 
 
-def cell_from_selection(cells: Sequence) -> tuple[int, int] | None:
-    """The (true, predicted) pair of a single-cell table selection [(row, column name)], or None."""
-    if not cells:
-        return None
-    row, column = cells[0]
-    try:
-        true, predicted = int(row), int(column)
-    except (TypeError, ValueError):
-        return None
-    if not (0 <= true < NUM_CLASSES and 0 <= predicted < NUM_CLASSES):
-        return None
-    return true, predicted
-
-
 def per_class_table(analysis: Analysis) -> pd.DataFrame:
     """Precision, recall, F1 and support per digit."""
     metrics = analysis.evaluation.per_class()
@@ -167,18 +153,6 @@ def enlarge(pixels: np.ndarray, scale: int = 3) -> np.ndarray:
     """Nearest-neighbour upscaling so a 28x28 digit stays crisp (the browser would blur it)."""
     # repeat, not np.kron: kron multiplies every pixel and was most of a gallery rerun's time.
     return np.asarray(pixels).repeat(scale, axis=0).repeat(scale, axis=1)
-
-
-def indices_from_points(points: Sequence) -> tuple[int, ...]:
-    """Sample indices (sorted, unique) from a Plotly selection's points, read from their customdata."""
-    found = set()
-    for point in points or ():
-        value = point.get("customdata") if isinstance(point, dict) else getattr(point, "customdata", None)
-        if isinstance(value, (list, tuple)):
-            value = value[0] if value else None
-        if value is not None:
-            found.add(int(value))
-    return tuple(sorted(found))
 
 
 def pixels(split: Split, indices: Sequence[int]) -> np.ndarray:

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 import streamlit as st
 
-from mnist_core import explore
+from mnist_core import gallery
 from mnist_core.analysis import Analysis
 from mnist_core.charts import class_probability_figure, embedding_figure
 from mnist_core.data import Split
-from mnist_core.explain import SALIENCY_METHOD, saliency, saliency_overlay
+from ui.selection import cell_from_selection, indices_from_points
+from mnist_core.saliency import SALIENCY_METHOD, saliency, saliency_overlay
 
 TRUE, PRED, SHOW, SORT, PAGE = "explore_true", "explore_pred", "explore_show", "explore_sort", "explore_page"
 SUBSET, SAMPLE, CONTEXT = "explore_subset", "explore_sample", "explore_context"
@@ -31,7 +32,7 @@ CONFUSION_COLUMNS = {
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _map_figure(digest: str, split: str, checksum: str, _result: Analysis):
-    shown = explore.map_points(_result)
+    shown = gallery.map_points(_result)
     title = f"{len(shown):,} of {len(_result):,} {split} images"
     return embedding_figure(_result.projection, _result.labels, _result.predictions, shown, title=title)
 
@@ -60,7 +61,7 @@ def start(context: tuple[str, str]) -> None:
 
 def apply_cell(cells: Sequence) -> None:
     """A newly selected confusion cell (t, p) becomes the gallery filter: exactly the samples in that cell."""
-    cell = explore.cell_from_selection(cells)
+    cell = cell_from_selection(cells)
     if cell == st.session_state.get(SEEN_CELL):
         return
     st.session_state[SEEN_CELL] = cell
@@ -72,7 +73,7 @@ def apply_cell(cells: Sequence) -> None:
 
 def apply_map(points: Sequence) -> None:
     """A new box or lasso selection on the map becomes the gallery's sample set (all of them, right or wrong)."""
-    chosen = explore.indices_from_points(points)
+    chosen = indices_from_points(points)
     if chosen == st.session_state.get(SEEN_MAP):
         return
     st.session_state[SEEN_MAP] = chosen
@@ -82,10 +83,10 @@ def apply_map(points: Sequence) -> None:
         st.session_state[SHOW] = "All"
 
 
-def current_query() -> explore.GalleryQuery:
+def current_query() -> gallery.GalleryQuery:
     """The gallery query the filter widgets describe; a changed query goes back to page 1."""
     subset = st.session_state.get(SUBSET)
-    query = explore.GalleryQuery(
+    query = gallery.GalleryQuery(
         true=st.session_state.get(TRUE),
         predicted=st.session_state.get(PRED),
         errors_only=st.session_state.get(SHOW) == "Errors",
@@ -106,12 +107,12 @@ def filters() -> None:
     a.selectbox("True digit", digits, format_func=label, key=TRUE)
     b.selectbox("Predicted digit", digits, format_func=label, key=PRED)
     c.segmented_control("Show", SHOW_OPTIONS, key=SHOW)
-    d.selectbox("Order", tuple(explore.SORTS), format_func=explore.SORTS.__getitem__, key=SORT)
+    d.selectbox("Order", tuple(gallery.SORTS), format_func=gallery.SORTS.__getitem__, key=SORT)
 
 
 def pager(total: int) -> int:
     """A page number input sized to `total` items; returns the page to show."""
-    pages = explore.page_count(total)
+    pages = gallery.page_count(total)
     st.session_state[PAGE] = min(max(int(st.session_state.get(PAGE) or 1), 1), pages)
     if pages == 1:
         return 1
@@ -122,12 +123,12 @@ def tiles(split: Split, indices: Sequence[int], captions: Sequence[str], key: st
     """Enlarged digits in a grid, each with an Open button; returns the index whose button was pressed."""
     if len(indices) == 0:
         return None
-    images = explore.pixels(split, indices)
+    images = gallery.pixels(split, indices)
     opened = None
     columns = st.columns(TILE_COLUMNS)
     for position, (index, image, text) in enumerate(zip(indices, images, captions)):
         with columns[position % TILE_COLUMNS]:
-            st.image(explore.enlarge(image, scale), caption=text)
+            st.image(gallery.enlarge(image, scale), caption=text)
             if st.button(f"#{index}", key=f"{key}_{index}", help="Open this sample", width="stretch"):
                 opened = int(index)
     return opened
@@ -138,9 +139,9 @@ def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: 
     given, predicted = int(result.labels[index]), int(result.predictions[index])
     st.subheader(f"Sample #{index} of the {split.name} split")
     st.caption(f"Given label {given}, predicted {predicted} with {result.confidence[index]:.1%}, loss {result.losses[index]:.3f}.")
-    pixels = explore.pixels(split, [index])[0]
+    pixels = gallery.pixels(split, [index])[0]
     left, right = st.columns([1, 2])
-    left.image(explore.enlarge(pixels, 6), caption=f"#{index}")
+    left.image(gallery.enlarge(pixels, 6), caption=f"#{index}")
     right.plotly_chart(class_probability_figure(result.probabilities[index], true_label=given), key="explore_probs")
     right.caption(f"Red: the prediction; outlined: the given label {given}.")
     classes = [predicted] if predicted == given else [predicted, given]
@@ -153,10 +154,10 @@ def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: 
     st.markdown("**Nearest training images** in the model's feature space (penultimate layer)")
     for digit in classes:
         role = "predicted" if digit == predicted else "given"
-        near = explore.neighbours(result, index, bank, digit, k=NEIGHBOURS)
+        near = gallery.neighbours(result, index, bank, digit, k=NEIGHBOURS)
         st.caption(f"Labelled {digit} ({role} class)")
-        images = explore.pixels(bank_split, near)
-        st.image([explore.enlarge(image, 2) for image in images], caption=[f"#{i}" for i in near])
+        images = gallery.pixels(bank_split, near)
+        st.image([gallery.enlarge(image, 2) for image in images], caption=[f"#{i}" for i in near])
 
 
 def selected_sample(n: int) -> int | None:

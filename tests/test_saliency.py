@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_core import explain
+from mnist_core import embedding, evaluate, saliency
 from mnist_core.data import normalize
 from mnist_core.model import MnistCNN, prepare
 
@@ -26,7 +26,7 @@ def _digit(seed: int = 0) -> torch.Tensor:
 
 
 def test_saliency_shape_and_dtype(model):
-    result = explain.saliency(model, _digit(), target=3)
+    result = saliency.saliency(model, _digit(), target=3)
     assert result.shape == (28, 28)
     assert result.dtype == np.float32
     assert np.isfinite(result).all()
@@ -35,13 +35,13 @@ def test_saliency_shape_and_dtype(model):
 
 def test_saliency_of_black_image_is_zero(model):
     black = normalize(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))
-    assert np.array_equal(explain.saliency(model, black, target=7), np.zeros((28, 28), dtype=np.float32))
+    assert np.array_equal(saliency.saliency(model, black, target=7), np.zeros((28, 28), dtype=np.float32))
 
 
 def test_saliency_is_zero_where_there_is_no_ink(model):
     image = _digit()
-    result = explain.saliency(model, image, target=1)
-    blank = (image.squeeze() <= explain.BLACK + 1e-6).numpy()
+    result = saliency.saliency(model, image, target=1)
+    blank = (image.squeeze() <= saliency.BLACK + 1e-6).numpy()
     assert blank.any()
     assert np.all(result[blank] == 0)
 
@@ -50,9 +50,9 @@ def test_saliency_completeness(model):
     """Integrated gradients add up to the logit difference between the image and black."""
     image = _digit(1)
     target = 4
-    result = explain.saliency(model, image, target=target, steps=256)
+    result = saliency.saliency(model, image, target=target, steps=256)
     with torch.no_grad():
-        black = torch.full_like(image, explain.BLACK)
+        black = torch.full_like(image, saliency.BLACK)
         delta = (model(image) - model(black))[0, target].item()
     assert result.sum() == pytest.approx(delta, rel=0.05, abs=1e-3)
 
@@ -61,27 +61,27 @@ def test_saliency_works_inside_inference_mode_and_keeps_mode(model):
     model.train()
     with torch.inference_mode():
         image = _digit()
-        result = explain.saliency(model, image, target=0)
+        result = saliency.saliency(model, image, target=0)
     assert result.shape == (28, 28)
     assert model.training
 
 
 def test_saliency_accepts_chw_and_rejects_bad_input(model):
-    assert explain.saliency(model, _digit()[0], target=2).shape == (28, 28)
+    assert saliency.saliency(model, _digit()[0], target=2).shape == (28, 28)
     with pytest.raises(ValueError):
-        explain.saliency(model, torch.zeros(2, 1, 28, 28), target=2)
+        saliency.saliency(model, torch.zeros(2, 1, 28, 28), target=2)
     with pytest.raises(ValueError):
-        explain.saliency(model, _digit(), target=10)
+        saliency.saliency(model, _digit(), target=10)
 
 
 def test_embed_matches_forward(model):
     images = torch.stack([_digit(s)[0] for s in range(7)])
-    features, logits = explain.embed(model, images, batch_size=3)
+    features, logits = evaluate.embed(model, images, batch_size=3)
     assert features.shape == (7, 128) and logits.shape == (7, 10)
     with torch.no_grad():
         expected = model(images).numpy()
     assert np.allclose(logits, expected, atol=1e-5)
-    empty_features, empty_logits = explain.embed(model, images[:0])
+    empty_features, empty_logits = evaluate.embed(model, images[:0])
     assert empty_features.shape == (0, 128) and empty_logits.shape == (0, 10)
 
 
@@ -92,24 +92,24 @@ def test_pca_finds_the_direction_of_largest_spread():
     direction_1 = np.array([3.0, 4.0, 0.0]) / 5
     direction_2 = np.array([0.0, 0.0, 1.0])
     features = 10 * t[:, None] * direction_1 + 2 * s[:, None] * direction_2 + 7.0
-    projection = explain.pca_2d(features.astype(np.float32))
+    projection = embedding.pca_2d(features.astype(np.float32))
     assert projection.shape == (500, 2) and projection.dtype == np.float32
     assert abs(np.corrcoef(projection[:, 0], t)[0, 1]) > 0.999
     assert abs(np.corrcoef(projection[:, 1], s)[0, 1]) > 0.999
     assert np.allclose(projection.mean(axis=0), 0, atol=1e-4)
     # Deterministic signs: the same points in another order land in the same places.
     order = rng.permutation(500)
-    assert np.allclose(explain.pca_2d(features[order].astype(np.float32)), projection[order], atol=1e-3)
-    assert explain.pca_2d(np.empty((0, 128), np.float32)).shape == (0, 2)
+    assert np.allclose(embedding.pca_2d(features[order].astype(np.float32)), projection[order], atol=1e-3)
+    assert embedding.pca_2d(np.empty((0, 128), np.float32)).shape == (0, 2)
 
 
 def test_nearest_neighbours_hand_computed():
     bank = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [5.0, 5.0], [1.0, 0.0]])
     query = np.array([0.9, 0.1])
-    assert explain.nearest(query, bank, k=3).tolist() == [1, 4, 0]  # 1 and 4 tie: index order
-    assert explain.nearest(query, bank, k=2, candidates=np.array([True, False, True, True, False])).tolist() == [0, 2]
-    assert explain.nearest(query, bank, k=10, candidates=np.array([3, 2])).tolist() == [2, 3]
-    assert explain.nearest(query, bank, k=3, candidates=np.zeros(5, bool)).tolist() == []
+    assert embedding.nearest(query, bank, k=3).tolist() == [1, 4, 0]  # 1 and 4 tie: index order
+    assert embedding.nearest(query, bank, k=2, candidates=np.array([True, False, True, True, False])).tolist() == [0, 2]
+    assert embedding.nearest(query, bank, k=10, candidates=np.array([3, 2])).tolist() == [2, 3]
+    assert embedding.nearest(query, bank, k=3, candidates=np.zeros(5, bool)).tolist() == []
 
 
 @pytest.fixture(scope="module")
