@@ -78,7 +78,10 @@ def interactions(at: AppTest, repeats: int) -> dict[str, list[tuple[float, float
         record("box/lasso on the map", lambda: at.run())
         record("open a sample", lambda: tile_buttons(at)[r % len(tile_buttons(at))].click().run())
         record("confusion: row-normalized toggle", lambda: at.toggle(key="explore_normalized").set_value(r % 2 == 0).run())
-        record("view: suspected label errors", lambda: at.segmented_control(key="explore_view").set_value("Suspected label errors").run())
+        record(
+            "view: suspected label errors",
+            lambda: at.segmented_control(key="explore_view").set_value("Suspected label errors").run(),
+        )
         suspects = tile_buttons(at)
         if suspects:  # a very good model may contradict almost no label
             record("open a suspect", lambda: suspects[r % len(suspects)].click().run())
@@ -91,7 +94,9 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DATA_DIR", str(REPO.parent / "shared" / "datasets")))
     parser.add_argument("--checkpoint", help="model to explore (default: the bundled model)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice); 1 avoids OpenMP spinning on a busy machine")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (default: torch's choice); 1 avoids OpenMP spinning on a busy machine"
+    )
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -133,17 +138,28 @@ def main() -> None:
     import torch
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"Explore page server time; torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load:.1f}")
+    print(
+        f"Explore page server time; torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load:.1f}"
+    )
     print("  wall s = elapsed here; cpu s = CPU time of this process (all its threads) for the same step")
-    print(f"  first render, nothing cached            {first[0]:6.2f} wall {first[1]:6.2f} cpu  (load MNIST test, one model pass, PCA, render)")
-    print(f"  neighbour bank ready (background)       {bank:6.2f} wall              after the first render (60,000 training images)")
+    print(
+        f"  first render, nothing cached            {first[0]:6.2f} wall {first[1]:6.2f} cpu  (load MNIST test, one model pass, PCA, render)"
+    )
+    print(
+        f"  neighbour bank ready (background)       {bank:6.2f} wall              after the first render (60,000 training images)"
+    )
     print(f"  first render after restart (disk cache) {restart[0]:6.2f} wall {restart[1]:6.2f} cpu")
     print(f"  interactions, median (max) of {args.repeats}:")
     for name, values in times.items():
         walls, cpus = [v[0] for v in values], [v[1] for v in values]
-        print(f"    {name:<36} {statistics.median(walls):6.3f} ({max(walls):.3f}) wall {statistics.median(cpus):6.3f} ({max(cpus):.3f}) cpu")
+        print(
+            f"    {name:<36} {statistics.median(walls):6.3f} ({max(walls):.3f}) wall {statistics.median(cpus):6.3f} ({max(cpus):.3f}) cpu"
+        )
     everything = [v for values in times.values() for v in values]
-    print(f"  slowest interaction                     {max(v[0] for v in everything):6.3f} wall {max(v[1] for v in everything):6.3f} cpu")
+    print(
+        f"  slowest interaction                     {max(v[0] for v in everything):6.3f} wall {max(v[1] for v in everything):6.3f} cpu"
+    )
+
 
 if __name__ == "__main__":
     main()

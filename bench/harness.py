@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from mnist_core.pretrained import pretrained_available  # noqa: E402
-from tests.browser.conftest import CHROMIUM_ARGS, stop_server, start_server  # noqa: E402
+from tests.browser.conftest import CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
 from tests.drawing import stroke_path  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("MNIST_DATA_DIR") or REPO.parent / "shared" / "datasets")
@@ -194,7 +194,9 @@ def without_priority_boost(executable: str) -> str:
     if os.geteuid() != 0 or setpriv is None:
         return executable
     launcher = Path(tempfile.gettempdir()) / "mnist-lab-chromium-without-priority-boost"
-    launcher.write_text(f'#!/bin/sh\nexec {shlex.quote(setpriv)} --inh-caps=-sys_nice --bounding-set=-sys_nice {shlex.quote(executable)} "$@"\n')
+    launcher.write_text(
+        f'#!/bin/sh\nexec {shlex.quote(setpriv)} --inh-caps=-sys_nice --bounding-set=-sys_nice {shlex.quote(executable)} "$@"\n'
+    )
     launcher.chmod(0o755)
     return str(launcher)
 
@@ -324,7 +326,7 @@ CLOCK = """(() => {
             return super.send(data);
         }
     };
-})();""" % json.dumps(ANSWER_TEXT)
+})();""" % json.dumps(ANSWER_TEXT)  # noqa: UP031 (JavaScript braces make str.format unreadable)
 WATCH_ANSWER = """() => {
     const clock = window.__mnistLab = {up: null, sent: null, back: null, shown: null};
     const answer = new RegExp(%s);
@@ -335,7 +337,7 @@ WATCH_ANSWER = """() => {
         requestAnimationFrame(() => { clock.shown = performance.now(); });
     });
     observer.observe(document.body, {childList: true, subtree: true, characterData: true});
-}""" % json.dumps(ANSWER_TEXT)
+}""" % json.dumps(ANSWER_TEXT)  # noqa: UP031
 # What draw_and_predict records: the whole wait, then its parts (the parts need CLOCK; open_session installs it).
 DRAW_STEPS = {
     "draw -> prediction": ("up", "shown"),

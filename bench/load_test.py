@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--draws", type=int, default=8, help="digits each session draws")
     parser.add_argument("--pace", choices=sorted(PACES), default="human", help="how fast each session draws and reads")
-    parser.add_argument("--browser-nice", type=int, default=0, help="niceness of the browsers (0-19), which stand in for visitors' own devices")
+    parser.add_argument(
+        "--browser-nice", type=int, default=0, help="niceness of the browsers (0-19), which stand in for visitors' own devices"
+    )
     parser.add_argument("--epochs", type=int, default=1, help="epochs of the training run (fast preset)")
     parser.add_argument("--train-subset", type=int, default=None, help="training images (default: all 60,000)")
     parser.add_argument("--duration", type=float, default=300, help="seconds the sessions may take in all")

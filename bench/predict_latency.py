@@ -24,10 +24,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mnist_core.checkpoint import load_checkpoint  # noqa: E402
-from mnist_core.saliency import saliency  # noqa: E402
 from mnist_core.model import MnistCNN  # noqa: E402
 from mnist_core.preprocess import predict, preprocess  # noqa: E402
 from mnist_core.pretrained import load_pretrained, pretrained_available  # noqa: E402
+from mnist_core.saliency import saliency  # noqa: E402
 from tests.drawing import canvas_rgba  # noqa: E402
 
 
@@ -80,7 +80,9 @@ def main() -> None:
         return saliency(model, digit.tensor, predict(model, digit).prediction)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {which}; {args.repeats} calls per line")
-    print(f"  decode canvas PNG (280x280)   {summary(timings_ms(lambda d: np.asarray(Image.open(io.BytesIO(d))), canvases, args.repeats))}")
+    print(
+        f"  decode canvas PNG (280x280)   {summary(timings_ms(lambda d: np.asarray(Image.open(io.BytesIO(d))), canvases, args.repeats))}"
+    )
     print(f"  preprocess                    {summary(timings_ms(preprocess, decoded, args.repeats))}")
     print(f"  model -> probabilities        {summary(timings_ms(lambda d: predict(model, d), digits, args.repeats))}")
     print(f"  whole path, canvas -> probs   {summary(timings_ms(whole_path, canvases, args.repeats))}   (target: median < 30 ms)")

@@ -92,7 +92,12 @@ def time_to_target(history) -> tuple[float | None, int | None]:
 def ours(config: TrainConfig, train_split, test_split):
     """mnist_core's trainer; returns [(epoch, train_s, cumulative_s, test_acc)]."""
     rows, started = [], time.perf_counter()
-    train(config, train_split, test_split, on_epoch=lambda m, _: rows.append((m.epoch, m.epoch_s, time.perf_counter() - started, m.test_acc)))
+    train(
+        config,
+        train_split,
+        test_split,
+        on_epoch=lambda m, _: rows.append((m.epoch, m.epoch_s, time.perf_counter() - started, m.test_acc)),
+    )
     return rows
 
 

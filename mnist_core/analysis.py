@@ -23,10 +23,9 @@ import torch
 from mnist_core.allocator import release_free_memory
 from mnist_core.checkpoint import Checkpoint
 from mnist_core.data import Split
-from mnist_core.files import write_atomic
-from mnist_core.evaluate import Evaluation
 from mnist_core.embedding import pca_2d
-from mnist_core.evaluate import embed
+from mnist_core.evaluate import Evaluation, embed
+from mnist_core.files import write_atomic
 from mnist_core.model import prepare
 
 CACHE_DIR_ENV = "MNIST_LAB_CACHE_DIR"

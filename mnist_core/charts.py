@@ -106,7 +106,9 @@ def per_class_figure(accuracies: Sequence[float], title: str = "Test accuracy pe
     low = min(values)
     # Leave room under the lowest bar and above the highest label.
     yaxis = dict(range=[max(0.0, low - (1.0 - low) * 0.5 - 0.01), 1.0 + (1.0 - low) * 0.25 + 0.005], tickformat=".0%")
-    return go.Figure(bars, _layout(title, "digit", "accuracy", xaxis=_DIGIT_AXIS, yaxis=yaxis, hovermode="closest", showlegend=False))
+    return go.Figure(
+        bars, _layout(title, "digit", "accuracy", xaxis=_DIGIT_AXIS, yaxis=yaxis, hovermode="closest", showlegend=False)
+    )
 
 
 def overlay_figure(series: Mapping[str, Rows], metric: str = "test_acc") -> go.Figure:
@@ -120,7 +122,9 @@ def overlay_figure(series: Mapping[str, Rows], metric: str = "test_acc") -> go.F
     xaxis = _epoch_axis(max((len(rows) for rows in series.values()), default=0))
     yaxis = _accuracy_axis([row[metric] for rows in series.values() for row in rows]) if metric.endswith("_acc") else None
     title = f"{METRIC_LABELS[metric]} by epoch"
-    return go.Figure(traces, _layout(title, "epoch", METRIC_LABELS[metric].lower(), xaxis=xaxis, yaxis=yaxis, hovermode="closest"))
+    return go.Figure(
+        traces, _layout(title, "epoch", METRIC_LABELS[metric].lower(), xaxis=xaxis, yaxis=yaxis, hovermode="closest")
+    )
 
 
 def per_class_heatmap(rows: Rows) -> go.Figure:
@@ -141,7 +145,9 @@ def per_class_heatmap(rows: Rows) -> go.Figure:
     )
     yaxis = dict(autorange="reversed", type="category")
     xaxis = _epoch_axis(len(epochs), per_tick=15)
-    layout = _layout("Test accuracy per digit and epoch", "epoch", "digit", xaxis=xaxis, yaxis=yaxis, hovermode="closest", height=420)
+    layout = _layout(
+        "Test accuracy per digit and epoch", "epoch", "digit", xaxis=xaxis, yaxis=yaxis, hovermode="closest", height=420
+    )
     return go.Figure(heatmap, layout)
 
 
@@ -169,7 +175,14 @@ def class_probability_figure(probabilities: Sequence[float], true_label: int | N
     )
     yaxis = dict(range=[0, 1.12], tickformat=".0%")
     layout = _layout(
-        "Class probabilities", "digit", "probability", xaxis=_DIGIT_AXIS, yaxis=yaxis, hovermode="closest", showlegend=False, height=280
+        "Class probabilities",
+        "digit",
+        "probability",
+        xaxis=_DIGIT_AXIS,
+        yaxis=yaxis,
+        hovermode="closest",
+        showlegend=False,
+        height=280,
     )
     return go.Figure(bars, layout)
 

@@ -8,7 +8,7 @@ import os
 import pickle
 import platform
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ def build_meta(**fields: Any) -> dict[str, Any]:
     from mnist_core import __version__
 
     return {
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "mnist_core_version": __version__,
         "torch_version": str(torch.__version__),
         "python_version": platform.python_version(),
@@ -99,9 +99,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{name} is a PyTorch file but not an MNIST Lab checkpoint.")
     if payload.get("architecture") != MnistCNN.architecture:
-        raise CheckpointError(
-            f"{name} holds a {payload.get('architecture')!r} model; this app runs {MnistCNN.architecture}."
-        )
+        raise CheckpointError(f"{name} holds a {payload.get('architecture')!r} model; this app runs {MnistCNN.architecture}.")
     model = MnistCNN()
     try:
         model.load_state_dict(payload["state_dict"])

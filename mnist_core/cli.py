@@ -10,7 +10,6 @@ import argparse
 import json
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from mnist_core.errors import MnistLabError, RunError
@@ -44,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, help="learning rate (the peak rate with --schedule onecycle)")
     train.add_argument("--optimizer", choices=OPTIMIZERS)
     train.add_argument("--schedule", choices=SCHEDULES)
-    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="random affine + stroke augmentation")
+    train.add_argument(
+        "--augment", action=argparse.BooleanOptionalAction, default=None, help="random affine + stroke augmentation"
+    )
     train.add_argument("--seed", type=int)
     train.add_argument("--train-subset", type=int, metavar="N", help="train on a fixed random N of the 60,000 images")
     train.add_argument("--device", choices=DEVICES)
@@ -144,7 +145,13 @@ def _train(args: argparse.Namespace) -> int:
             if bar is None or progress.batch == 1:
                 if bar is not None:
                     bar.close()
-                bar = tqdm(total=progress.batches, desc=f"epoch {progress.epoch}/{progress.epochs}", unit="batch", leave=False, disable=None)
+                bar = tqdm(
+                    total=progress.batches,
+                    desc=f"epoch {progress.epoch}/{progress.epochs}",
+                    unit="batch",
+                    leave=False,
+                    disable=None,
+                )
             bar.update(1)
             bar.set_postfix(loss=f"{progress.loss:.3f}", refresh=False)
             recorder.on_batch(progress)

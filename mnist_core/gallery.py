@@ -13,8 +13,8 @@ import pandas as pd
 
 from mnist_core.analysis import Analysis
 from mnist_core.data import Split
-from mnist_core.evaluate import NUM_CLASSES
 from mnist_core.embedding import nearest
+from mnist_core.evaluate import NUM_CLASSES
 
 SORTS = {
     "confidence": "most confident first",

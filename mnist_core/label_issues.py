@@ -49,7 +49,9 @@ def find_label_issues(probabilities: np.ndarray, labels: np.ndarray, top: int | 
     probabilities = np.asarray(probabilities, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
     if probabilities.ndim != 2 or probabilities.shape[1] != NUM_CLASSES or len(probabilities) != len(labels):
-        raise ValueError(f"expected probabilities (N, {NUM_CLASSES}) and labels (N,), got {probabilities.shape} and {labels.shape}")
+        raise ValueError(
+            f"expected probabilities (N, {NUM_CLASSES}) and labels (N,), got {probabilities.shape} and {labels.shape}"
+        )
     if len(labels) == 0:
         return []
     thresholds = class_thresholds(probabilities, labels)

@@ -19,8 +19,8 @@ from pathlib import Path
 import psutil
 from filelock import FileLock
 
-from mnist_core.config import TrainConfig
 from mnist_core.analysis import CACHE_DIR_ENV
+from mnist_core.config import TrainConfig
 from mnist_core.data import DATA_DIR_ENV, resolve_data_dir
 from mnist_core.errors import RunError
 from mnist_core.limits import check_config, current_limits

@@ -115,14 +115,14 @@ def check_config(config: TrainConfig, limits: Limits | None = None) -> TrainConf
         )
     if limits.max_batch_size is not None and config.batch_size > limits.max_batch_size:
         raise ConfigError(
-            "batch_size", f"is {config.batch_size} but this server allows at most {limits.max_batch_size}; choose a smaller batch."
+            "batch_size",
+            f"is {config.batch_size} but this server allows at most {limits.max_batch_size}; choose a smaller batch.",
         )
     if limits.max_threads is not None and config.threads is not None and config.threads > limits.max_threads:
         raise ConfigError(
             "threads", f"is {config.threads} but this server allows at most {limits.max_threads}; choose fewer threads."
         )
     return config
-
 
 
 def fit_config(config: TrainConfig, limits: Limits | None = None) -> TrainConfig:
@@ -139,6 +139,7 @@ def fit_config(config: TrainConfig, limits: Limits | None = None) -> TrainConfig
     if limits.max_threads is not None and config.threads is not None and config.threads > limits.max_threads:
         changes["threads"] = limits.max_threads
     return config.replace(**changes) if changes else config
+
 
 # An absolute POSIX path: starts at a '/' that opens a word (not the '//' of a URL)
 # and runs to whitespace, a quote, a Markdown backtick or a bracket.

@@ -185,9 +185,7 @@ def _as_float(pixels: np.ndarray) -> np.ndarray:
     """Pixels as float32 in [0, 1], shape (H, W) or (H, W, C) with C in 1..4."""
     array = np.asarray(pixels)
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 2, 3, 4)):
-        raise ImageError(
-            f"An image array must be (height, width) or (height, width, 1-4 channels); got shape {array.shape}."
-        )
+        raise ImageError(f"An image array must be (height, width) or (height, width, 1-4 channels); got shape {array.shape}.")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise BlankImageError("The image is empty (no pixels): draw a digit or upload a picture of one.")
     if array.dtype == np.uint8:

@@ -14,8 +14,8 @@ import psutil
 from mnist_core.checkpoint import build_meta, save_checkpoint
 from mnist_core.config import TrainConfig
 from mnist_core.data import Split
-from mnist_core.model import MnistCNN
 from mnist_core.files import write_json_atomic, write_text_atomic
+from mnist_core.model import MnistCNN
 from mnist_core.runs import Run, _now, initialize, mark_failed
 from mnist_core.train import METRIC_COLUMNS, BatchProgress, EpochMetrics, TrainResult
 

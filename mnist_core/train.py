@@ -103,9 +103,7 @@ def train(
     device = resolve_device(config.device)
     subset = subset_indices(len(train_split), config.train_subset)
     if config.train_subset is not None and config.train_subset > len(train_split):
-        raise ConfigError(
-            "train_subset", f"is {config.train_subset} but the training set has only {len(train_split)} images."
-        )
+        raise ConfigError("train_subset", f"is {config.train_subset} but the training set has only {len(train_split)} images.")
     images, labels = train_split.images, train_split.labels
     if subset is not None:
         images, labels = images[subset], labels[subset]

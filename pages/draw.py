@@ -14,8 +14,8 @@ run_inside_entry_script()  # first: see ui/entry.py
 from mnist_core.charts import class_probability_figure  # noqa: E402
 from mnist_core.checkpoint import Checkpoint  # noqa: E402
 from mnist_core.errors import BlankImageError, ImageError  # noqa: E402
-from mnist_core.saliency import SALIENCY_METHOD, saliency, saliency_overlay  # noqa: E402
 from mnist_core.preprocess import CONFIDENCE_THRESHOLD, UPLOAD_TYPES, Preprocessed, predict, preprocess  # noqa: E402
+from mnist_core.saliency import SALIENCY_METHOD, saliency, saliency_overlay  # noqa: E402
 from ui.errors import show_error  # noqa: E402
 from ui.model_picker import current_model  # noqa: E402
 
@@ -77,7 +77,9 @@ def show_answer(checkpoint: Checkpoint, digit: Preprocessed) -> None:
     top = answer.top(3)
     runners_up = ", ".join(f"**{d}** {p:.1%}" if p >= 0.001 else f"**{d}** <0.1%" for d, p in top[1:])
     if answer.is_confident():
-        st.success(f"### It's a {answer.prediction}\n{answer.confidence:.1%} sure · then {runners_up}", icon=":material/check_circle:")
+        st.success(
+            f"### It's a {answer.prediction}\n{answer.confidence:.1%} sure · then {runners_up}", icon=":material/check_circle:"
+        )
     else:
         guesses = " or ".join(f"**{d}** ({p:.0%})" for d, p in top)
         st.warning(

@@ -7,8 +7,8 @@ from ui.entry import run_inside_entry_script
 run_inside_entry_script()  # first: see ui/entry.py
 
 from mnist_core import charts, summary  # noqa: E402
-from mnist_core.data import DATA_DIR_ENV, RAW_FILES, dataset_present, load_split, raw_folder, resolve_data_dir  # noqa: E402
 from mnist_core.catalog import BUNDLED_KEY  # noqa: E402
+from mnist_core.data import DATA_DIR_ENV, RAW_FILES, dataset_present, load_split, raw_folder, resolve_data_dir  # noqa: E402
 from mnist_core.pretrained import MODEL_CARD_PATH  # noqa: E402
 from mnist_core.pretrained import model_card as bundled_card  # noqa: E402
 from ui.errors import show_error  # noqa: E402
@@ -52,7 +52,10 @@ with model_column:
     st.header("Selected model", divider="gray")
     source = current_source()
     if source is None:
-        st.info("No model yet: train one on the Train page (the fast preset takes under a minute on 2 CPU cores).", icon=":material/info:")
+        st.info(
+            "No model yet: train one on the Train page (the fast preset takes under a minute on 2 CPU cores).",
+            icon=":material/info:",
+        )
         st.stop()
     with show_error(stop=True):
         checkpoint = current_model()

@@ -47,8 +47,21 @@ st.dataframe(
     table,
     hide_index=True,
     column_order=[
-        "id", "status", "final_test_acc", "best_test_acc", "epochs", "duration_s", "started_at", "preset",
-        "batch_size", "lr", "optimizer", "schedule", "augment", "train_images", "error",
+        "id",
+        "status",
+        "final_test_acc",
+        "best_test_acc",
+        "epochs",
+        "duration_s",
+        "started_at",
+        "preset",
+        "batch_size",
+        "lr",
+        "optimizer",
+        "schedule",
+        "augment",
+        "train_images",
+        "error",
     ],  # fmt: skip
     column_config={
         "id": st.column_config.TextColumn("Run", help="Start time and name: the run's folder under the runs folder."),

@@ -11,13 +11,13 @@ from ui.entry import run_inside_entry_script
 run_inside_entry_script()  # first: see ui/entry.py
 
 from mnist_core import charts, summary  # noqa: E402
+from mnist_core.catalog import RUN_PREFIX  # noqa: E402
 from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig  # noqa: E402
 from mnist_core.data import dataset_present, resolve_data_dir  # noqa: E402
 from mnist_core.errors import ConfigError, RunError  # noqa: E402
 from mnist_core.launch import max_concurrent_runs, start_run  # noqa: E402
 from mnist_core.limits import current_limits, fit_config, public_message  # noqa: E402
 from mnist_core.model import DEVICES  # noqa: E402
-from mnist_core.catalog import RUN_PREFIX  # noqa: E402
 from mnist_core.runs import Run, RunStore, validate_name  # noqa: E402
 from ui.model_picker import MODEL_KEY  # noqa: E402
 
@@ -106,9 +106,13 @@ def new_run_form() -> None:
             _problem("train_subset")
             st.number_input("Seed", value=defaults.seed, step=1, key=_key(preset, "seed"))
             _problem("seed")
-            st.number_input("CPU threads", value=defaults.threads, step=1, placeholder="one per physical core", key=_key(preset, "threads"))
+            st.number_input(
+                "CPU threads", value=defaults.threads, step=1, placeholder="one per physical core", key=_key(preset, "threads")
+            )
             _problem("threads")
-        st.text_input("Run name", key=_key(preset, "name"), placeholder=f"{preset} (the run id adds the date and time)", max_chars=48)
+        st.text_input(
+            "Run name", key=_key(preset, "name"), placeholder=f"{preset} (the run id adds the date and time)", max_chars=48
+        )
         _problem("name")
         st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", on_click=_start, args=(preset,))
     problem = st.session_state.get(PROBLEM)
@@ -154,11 +158,17 @@ def run_panel(run: Run) -> None:
     else:
         final = rows[-1] if rows else None
         if live.status == "failed":
-            st.error(public_message(live.error or "The run failed without a message; see its train.log."), icon=":material/error:")
+            st.error(
+                public_message(live.error or "The run failed without a message; see its train.log."), icon=":material/error:"
+            )
         elif live.status == "stopped":
-            st.warning(f"Stopped after {len(rows)} complete epoch(s) of {live.epochs}, in {summary.format_duration(live.elapsed_s)}.")
+            st.warning(
+                f"Stopped after {len(rows)} complete epoch(s) of {live.epochs}, in {summary.format_duration(live.elapsed_s)}."
+            )
         else:
-            st.success(f"Finished {live.epochs} epochs in {summary.format_duration(live.elapsed_s)}.", icon=":material/check_circle:")
+            st.success(
+                f"Finished {live.epochs} epochs in {summary.format_duration(live.elapsed_s)}.", icon=":material/check_circle:"
+            )
         if final is not None:
             figures = st.columns(4)
             figures[0].metric("Test accuracy", f"{final['test_acc']:.2%}")

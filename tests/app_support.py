@@ -37,7 +37,12 @@ def app(page: str | None = None, timeout: float = 60) -> AppTest:
 
 def train_tiny(data_dir: Path, name: str, epochs: int = 2) -> Run:
     """A finished run on the tiny data, trained in this process by the same CLI the app launches."""
-    assert cli_main(["train", "--data-dir", str(data_dir), "--preset", "fast", "--epochs", str(epochs), "--device", "cpu", "--name", name]) == 0
+    assert (
+        cli_main(
+            ["train", "--data-dir", str(data_dir), "--preset", "fast", "--epochs", str(epochs), "--device", "cpu", "--name", name]
+        )
+        == 0
+    )
     (run,) = [run for run in RunStore().list() if run.name == name]
     return run
 

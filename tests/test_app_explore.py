@@ -140,7 +140,11 @@ def test_opening_a_sample_shows_probabilities_saliency_and_neighbours(explore_en
     neighbours = [int(c[1:]) for c in captions if re.fullmatch(r"#\d+", c) and int(c[1:]) != first]
     labels = train.labels.numpy()
     k = NEIGHBOURS
-    assert len(neighbours) == 2 * k and {labels[i] for i in neighbours[:k]} == {predicted} and {labels[i] for i in neighbours[k:]} == {given}
+    assert (
+        len(neighbours) == 2 * k
+        and {labels[i] for i in neighbours[:k]} == {predicted}
+        and {labels[i] for i in neighbours[k:]} == {given}
+    )
 
 
 def test_suspected_label_errors_lists_the_flipped_labels_first(explore_env):

@@ -20,14 +20,14 @@ from tests.conftest import REPO
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "mnist_core", *args], capture_output=True, text=True, timeout=timeout, env=env
-    )
+    return subprocess.run([sys.executable, "-m", "mnist_core", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def test_train_then_evaluate_end_to_end(tiny_data, tmp_path):
     out = tmp_path / "run"
-    result = run_cli("train", "--data-dir", str(tiny_data), "--epochs", "2", "--batch-size", "32", "--lr", "0.003", "--out", str(out))
+    result = run_cli(
+        "train", "--data-dir", str(tiny_data), "--epochs", "2", "--batch-size", "32", "--lr", "0.003", "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("epoch ") == 2 and "test loss" in result.stdout and "samples/s" in result.stdout
     run = Run(out)
@@ -105,7 +105,9 @@ def test_missing_data_offline(capsys, tmp_path, runs_dir, monkeypatch):
 def test_evaluate_bad_checkpoints(capsys, tiny_data, tmp_path):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
-    assert "not a readable checkpoint" in _one_line_error(capsys, ["evaluate", "--checkpoint", str(garbage), "--data-dir", str(tiny_data)])
+    assert "not a readable checkpoint" in _one_line_error(
+        capsys, ["evaluate", "--checkpoint", str(garbage), "--data-dir", str(tiny_data)]
+    )
     assert "does not exist" in _one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "none.pt")])
 
 

@@ -13,16 +13,13 @@ import torch
 from mnist_core.checkpoint import build_meta, load_checkpoint, save_checkpoint
 from mnist_core.config import TrainConfig
 from mnist_core.data import load_split
-from mnist_core.evaluate import evaluate, predict_logits
-from mnist_core.evaluate import embed
-from mnist_core.saliency import saliency
+from mnist_core.evaluate import embed, evaluate, predict_logits
 from mnist_core.model import MnistCNN, prepare, resolve_device
+from mnist_core.saliency import saliency
 from mnist_core.train import train
 
 PRESENT = ["cpu"] + [
-    name
-    for name, available in (("cuda", torch.cuda.is_available()), ("mps", torch.backends.mps.is_available()))
-    if available
+    name for name, available in (("cuda", torch.cuda.is_available()), ("mps", torch.backends.mps.is_available())) if available
 ]
 
 
@@ -80,4 +77,3 @@ def test_explanations_on_the_device_match_the_cpu(splits, device):
     target = int(cpu_logits[0].argmax())
     cpu_map, device_map = saliency(on_cpu, images[:1], target), saliency(on_device, images[:1], target)
     assert abs(device_map - cpu_map).max() < 1e-3 * max(1.0, abs(cpu_map).max())
-

@@ -23,12 +23,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from mnist_core.catalog import available_models
 from mnist_core.checkpoint import load_checkpoint
 from mnist_core.config import TrainConfig
 from mnist_core.errors import RunError
-from mnist_core.launch import start_run
-from mnist_core.catalog import available_models
 from mnist_core.files import write_json_atomic
+from mnist_core.launch import start_run
 from mnist_core.runs import ACTIVE, Run, RunStore
 from tests.conftest import REPO
 
@@ -252,7 +252,9 @@ def read_only_runs():
 
 def test_read_only_runs_folder_is_a_clear_error(read_only_runs, tiny_data):
     store = RunStore(read_only_runs)
-    with pytest.raises(RunError, match=r"Cannot write to the runs folder \((Permission denied|Operation not permitted)\)") as raised:
+    with pytest.raises(
+        RunError, match=r"Cannot write to the runs folder \((Permission denied|Operation not permitted)\)"
+    ) as raised:
         start_run(TrainConfig(epochs=1), store=store, data_dir=tiny_data)
     assert str(read_only_runs) not in str(raised.value)
     assert store.list() == [] and list(read_only_runs.iterdir()) == []

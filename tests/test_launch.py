@@ -7,11 +7,11 @@ import time
 import psutil
 import pytest
 
+from mnist_core.catalog import available_models
 from mnist_core.checkpoint import load_checkpoint
 from mnist_core.config import TrainConfig
 from mnist_core.errors import RunError
 from mnist_core.launch import TRAINER_NICE, start_run
-from mnist_core.catalog import available_models
 from mnist_core.runs import RunStore
 
 

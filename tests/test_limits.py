@@ -108,12 +108,18 @@ def test_launcher_uses_the_same_limits(monkeypatch, runs_dir, tiny_data):
     [
         ("MNIST is not in /srv/app/data and could not be downloaded.", "MNIST is not in …/data and could not be downloaded."),
         ("Put the files in /srv/app/data/MNIST/raw/, or set it.", "Put the files in …/raw/, or set it."),
-        ("[Errno 28] No space left on device: '/srv/runs/x/.model.pt.abc.tmp'", "[Errno 28] No space left on device: '…/.model.pt.abc.tmp'"),
+        (
+            "[Errno 28] No space left on device: '/srv/runs/x/.model.pt.abc.tmp'",
+            "[Errno 28] No space left on device: '…/.model.pt.abc.tmp'",
+        ),
         ('File "/usr/lib/python3.11/x.py", line 3', 'File "…/x.py", line 3'),
         ("run: /work/main/runs/20260101-000000-seed", "run: …/20260101-000000-seed"),
         ("(/tmp/a)", "(…/a)"),
         ("MNIST from `/srv/data`: see Home.", "MNIST from `…/data`: see Home."),
-        ("see https://example.org/mnist/x.gz and runs/relative/path", "see https://example.org/mnist/x.gz and runs/relative/path"),
+        (
+            "see https://example.org/mnist/x.gz and runs/relative/path",
+            "see https://example.org/mnist/x.gz and runs/relative/path",
+        ),
         ("epochs: must be between 1 and 200, got 0.", "epochs: must be between 1 and 200, got 0."),
         ("a/b 1/2 and / alone", "a/b 1/2 and …/ alone"),
     ],
@@ -134,7 +140,9 @@ def test_cli_train_obeys_the_same_caps(monkeypatch, runs_dir, tiny_data, capsys)
 
     monkeypatch.setenv("MNIST_LAB_HOSTED", "1")
     assert main(["train", "--data-dir", str(tiny_data), "--epochs", "2"]) == 2
-    assert capsys.readouterr().err.startswith("error: train_subset: is the full training set but this server trains on at most 20,000")
+    assert capsys.readouterr().err.startswith(
+        "error: train_subset: is the full training set but this server trains on at most 20,000"
+    )
     assert main(["train", "--data-dir", str(tiny_data), "--epochs", "9", "--train-subset", "100"]) == 2
     assert capsys.readouterr().err.startswith("error: epochs: is 9 but this server trains at most 5")
     assert not runs_dir.exists() or not any(runs_dir.iterdir())

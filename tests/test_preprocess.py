@@ -27,6 +27,7 @@ from mnist_core.preprocess import (
 )
 from tests.drawing import canvas_rgba, centre_of_mass, draw_digit, ink_extent
 
+
 def png_bytes(image: Image.Image, **save_args) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=save_args.pop("format", "PNG"), **save_args)
@@ -107,7 +108,9 @@ def test_every_style_gives_the_same_mnist_style_digit(style):
     assert result.bbox == reference.bbox
 
 
-@pytest.mark.parametrize("corner", [(0, 0), (170, 150), (0, 150), (85, 70)], ids=["top-left", "bottom-right", "bottom-left", "middle"])
+@pytest.mark.parametrize(
+    "corner", [(0, 0), (170, 150), (0, 150), (85, 70)], ids=["top-left", "bottom-right", "bottom-left", "middle"]
+)
 def test_position_on_the_canvas_does_not_matter(corner):
     # One drawing pasted anywhere on a 280x280 canvas: the same crop, hence the same digit.
     drawing = draw_digit(3, size=(110, 130), box=(10, 10, 100, 120), width=10)
@@ -362,8 +365,12 @@ def test_bundled_model_reads_drawn_digits():
         "thin pen": lambda d: canvas_rgba(d, width=5),
         "thick pen": lambda d: canvas_rgba(d, width=34),
         "small, off-centre": lambda d: canvas_rgba(d, box=(200, 180, 260, 260), width=7),
-        "black on white upload": lambda d: png_bytes(draw_digit(d, size=(400, 300), box=(40, 30, 180, 270), width=16, background=255, ink=0)),
-        "coloured ink, transparent": lambda d: np.asarray(draw_digit(d, mode="RGBA", background=(0, 0, 0, 0), ink=(40, 90, 230, 255))),
+        "black on white upload": lambda d: png_bytes(
+            draw_digit(d, size=(400, 300), box=(40, 30, 180, 270), width=16, background=255, ink=0)
+        ),
+        "coloured ink, transparent": lambda d: np.asarray(
+            draw_digit(d, mode="RGBA", background=(0, 0, 0, 0), ink=(40, 90, 230, 255))
+        ),
     }
     wrong = []
     for name, make in cases.items():

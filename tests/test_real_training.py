@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mnist_core.cli import main
 from mnist_core.checkpoint import load_checkpoint
+from mnist_core.cli import main
 from mnist_core.data import load_split
 from mnist_core.evaluate import evaluate
 from mnist_core.runs import Run

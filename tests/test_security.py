@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 import torch
 
+from mnist_core.catalog import load_model
 from mnist_core.checkpoint import load_checkpoint, save_checkpoint
 from mnist_core.cli import main
 from mnist_core.config import TrainConfig
 from mnist_core.data import load_split
 from mnist_core.errors import CheckpointError, ConfigError, DatasetError, RunError
+from mnist_core.files import write_json_atomic
 from mnist_core.launch import start_run
 from mnist_core.limits import Limits, public_message
 from mnist_core.model import MnistCNN
-from mnist_core.catalog import load_model
-from mnist_core.files import write_json_atomic
 from mnist_core.runs import RunStore
 from tests.conftest import REPO
 
@@ -241,7 +241,7 @@ def test_hosted_user_messages_carry_no_server_paths(tmp_path, tiny_data, runs_di
 def test_a_dead_trainers_error_shown_when_hosted_carries_no_paths(runs_dir, tmp_path):
     """The run error records the trainer's last output line, which names the run folder; the hosted view hides it."""
     run = RunStore().create(TrainConfig(epochs=1), "dead")
-    run.log_path.write_text(f"run: {run.path.resolve()}\nTraceback (most recent call last):\n  File \"{REPO}/x.py\"\n")
+    run.log_path.write_text(f'run: {run.path.resolve()}\nTraceback (most recent call last):\n  File "{REPO}/x.py"\n')
     write_json_atomic(run.progress_path, {"status": "running", "pid": 2**22 + 11, "pid_started": 1.0})
     error = run.progress()["error"]
     assert "ended unexpectedly" in error and str(REPO) in error

@@ -27,7 +27,16 @@ def _metrics_csv(accuracies: list[float]) -> str:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(None, "–"), (float("nan"), "–"), (-1, "–"), (0, "0 s"), (42.4, "42 s"), (59.6, "1 min 00 s"), (185, "3 min 05 s"), (3720, "1 h 02 min")],
+    [
+        (None, "–"),
+        (float("nan"), "–"),
+        (-1, "–"),
+        (0, "0 s"),
+        (42.4, "42 s"),
+        (59.6, "1 min 00 s"),
+        (185, "3 min 05 s"),
+        (3720, "1 h 02 min"),
+    ],
 )
 def test_format_duration(seconds, text):
     assert summary.format_duration(seconds) == text
@@ -35,7 +44,16 @@ def test_format_duration(seconds, text):
 
 def test_live_progress_mid_run():
     live = summary.live_progress(
-        {"status": "running", "epoch": 3, "epochs": 4, "batch": 50, "batches": 200, "samples_per_s": 2100.5, "elapsed_s": 61.0, "eta_s": 30.0}
+        {
+            "status": "running",
+            "epoch": 3,
+            "epochs": 4,
+            "batch": 50,
+            "batches": 200,
+            "samples_per_s": 2100.5,
+            "elapsed_s": 61.0,
+            "eta_s": 30.0,
+        }
     )
     assert live.active
     assert live.in_epoch == pytest.approx(0.25)
@@ -73,7 +91,14 @@ def test_runs_table_lists_recipe_progress_and_accuracy(runs_dir):
     write_text_atomic(finished.metrics_path, _metrics_csv([0.95, 0.97]))
     write_json_atomic(
         finished.progress_path,
-        {"status": "finished", "epochs": 2, "test_acc": 0.97, "elapsed_s": 12.5, "started_at": "2026-01-02T03:04:05+00:00", "train_size": 2000},
+        {
+            "status": "finished",
+            "epochs": 2,
+            "test_acc": 0.97,
+            "elapsed_s": 12.5,
+            "started_at": "2026-01-02T03:04:05+00:00",
+            "train_size": 2000,
+        },
     )
     failed = store.create(TrainConfig(epochs=3), "broken")
     write_json_atomic(failed.progress_path, {"status": "failed", "epochs": 3, "error": "MNIST is not in /nowhere"})
@@ -83,7 +108,13 @@ def test_runs_table_lists_recipe_progress_and_accuracy(runs_dir):
     by_name = table.set_index("name")
     quick = by_name.loc["quick"]
     fast = PRESETS["fast"]
-    assert (quick.status, quick.preset, quick.epochs, quick.batch_size, quick.lr) == ("finished", "fast", "2/2", fast["batch_size"], fast["lr"])
+    assert (quick.status, quick.preset, quick.epochs, quick.batch_size, quick.lr) == (
+        "finished",
+        "fast",
+        "2/2",
+        fast["batch_size"],
+        fast["lr"],
+    )
     assert (quick.optimizer, quick.schedule, bool(quick.augment), quick.train_images) == ("adam", "onecycle", False, 2000)
     assert quick.best_test_acc == pytest.approx(0.97) and quick.final_test_acc == pytest.approx(0.97)
     assert quick.duration_s == 12.5

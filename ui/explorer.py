@@ -11,8 +11,8 @@ from mnist_core import gallery
 from mnist_core.analysis import Analysis
 from mnist_core.charts import class_probability_figure, embedding_figure
 from mnist_core.data import Split
-from ui.selection import cell_from_selection, indices_from_points
 from mnist_core.saliency import SALIENCY_METHOD, saliency, saliency_overlay
+from ui.selection import cell_from_selection, indices_from_points
 
 TRUE, PRED, SHOW, SORT, PAGE = "explore_true", "explore_pred", "explore_show", "explore_sort", "explore_page"
 SUBSET, SAMPLE, CONTEXT = "explore_subset", "explore_sample", "explore_context"
@@ -138,7 +138,9 @@ def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: 
     """One sample: the digit, its class probabilities, saliency for the predicted and given class, nearest training images."""
     given, predicted = int(result.labels[index]), int(result.predictions[index])
     st.subheader(f"Sample #{index} of the {split.name} split")
-    st.caption(f"Given label {given}, predicted {predicted} with {result.confidence[index]:.1%}, loss {result.losses[index]:.3f}.")
+    st.caption(
+        f"Given label {given}, predicted {predicted} with {result.confidence[index]:.1%}, loss {result.losses[index]:.3f}."
+    )
     pixels = gallery.pixels(split, [index])[0]
     left, right = st.columns([1, 2])
     left.image(gallery.enlarge(pixels, 6), caption=f"#{index}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mnist_core.checkpoint import Checkpoint, file_digest, load_checkpoint
 from mnist_core.catalog import ModelSource, available_models
+from mnist_core.checkpoint import Checkpoint, file_digest, load_checkpoint
 
 MODEL_KEY = "model_key"
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.browser.conftest import stop_server, start_server, wait_for_app
+from tests.browser.conftest import start_server, stop_server, wait_for_app
 from tests.conftest import REPO, synthetic_digits, write_idx
 
 

@@ -47,7 +47,12 @@ def canvas_box(page, timeout_s: float = 30.0) -> dict:
 def draw(page, digit: int) -> None:
     """Draw `digit` as a person would: one mouse-down/move/up per pen stroke, inside the canvas."""
     box = canvas_box(page)
-    inside = (box["x"] + 0.25 * box["width"], box["y"] + 0.15 * box["height"], box["x"] + 0.75 * box["width"], box["y"] + 0.85 * box["height"])
+    inside = (
+        box["x"] + 0.25 * box["width"],
+        box["y"] + 0.15 * box["height"],
+        box["x"] + 0.75 * box["width"],
+        box["y"] + 0.85 * box["height"],
+    )
     for stroke in stroke_path(digit, inside):
         page.mouse.move(*stroke[0])
         page.mouse.down()

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from mnist_core.analysis import analyze
+from mnist_core.catalog import available_models
 from mnist_core.checkpoint import load_checkpoint
 from mnist_core.data import load_split
-from mnist_core.catalog import available_models
 from mnist_core.runs import RunStore
 from tests.browser.conftest import assert_no_exception, screenshot, wait_for_app
 from tests.conftest import REPO
