@@ -1,6 +1,6 @@
 """Inference speed over the 10,000 test images: mnist_core.evaluate against a plain seed-style evaluation.
 
-    python bench/evaluate_speed.py [--data-dir ../shared/datasets] [--repeats 5]
+    python -m bench.evaluate_speed [--data-dir ../shared/datasets] [--repeats 5]
 
 Both use the same weights (the bundled model when present). The baseline is the
 seed's way: ReLU before pooling, default memory layout, batches of 1000.
@@ -12,13 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.train_speed import SeedNet  # noqa: E402
 from mnist_core.data import load_split, normalize  # noqa: E402

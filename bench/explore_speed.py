@@ -1,6 +1,6 @@
 """Server time of the Explore page on the 10,000 test images: first render, then each kind of interaction.
 
-    python bench/explore_speed.py [--data-dir ../shared/datasets] [--checkpoint PATH] [--repeats 3] [--threads N]
+    python -m bench.explore_speed [--data-dir ../shared/datasets] [--checkpoint PATH] [--repeats 3] [--threads N]
 
 Runs the real app in-process with Streamlit's AppTest (no browser: this is the
 script time a server spends per rerun). The model is the bundled one, or
@@ -24,7 +24,6 @@ from pathlib import Path
 from unittest import mock
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 

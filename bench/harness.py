@@ -26,11 +26,10 @@ from urllib.parse import urlparse
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from mnist_core.pretrained import pretrained_available  # noqa: E402
-from tests.browser.conftest import CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
-from tests.drawing import stroke_path  # noqa: E402
+from mnist_core.testing.drawing import stroke_path  # noqa: E402
+from mnist_core.testing.server import CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("MNIST_DATA_DIR") or REPO.parent / "shared" / "datasets")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -68,7 +67,7 @@ def ensure_model(runs_dir: Path, data_dir: Path) -> str:
     """The bundled model when shipped; otherwise a quick run (1 epoch on 5,000 images) so the Draw page has a model."""
     if pretrained_available():
         return "bundled model"
-    env = {**os.environ, "MNIST_LAB_RUNS_DIR": str(runs_dir), "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "MNIST_LAB_RUNS_DIR": str(runs_dir)}
     command = [sys.executable, "-m", "mnist_core", "train", "--data-dir", str(data_dir), "--preset", "fast",
                "--epochs", "1", "--train-subset", "5000", "--device", "cpu", "--name", "bench-model"]  # fmt: skip
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)

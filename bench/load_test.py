@@ -1,7 +1,7 @@
 """Load test: N real browser sessions draw digits at once while one training run trains, on this machine only.
 
-    python bench/load_test.py [--sessions 5] [--draws 8] [--pace human|robot] [--train-subset N] [--epochs 1] [--duration 300]
-    python bench/load_test.py --ci          # 2 sessions x 3 draws and a 3,000-image run, bounded at 3 minutes
+    python -m bench.load_test [--sessions 5] [--draws 8] [--pace human|robot] [--train-subset N] [--epochs 1] [--duration 300]
+    python -m bench.load_test --ci          # 2 sessions x 3 draws and a 3,000-image run, bounded at 3 minutes
 
 It starts its own `streamlit run` on a free local port (fresh runs folder, real MNIST
 from $MNIST_DATA_DIR or ../shared/datasets), makes sure there is a model to draw
@@ -28,8 +28,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
     DEFAULT_DATA,

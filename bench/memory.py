@@ -1,6 +1,6 @@
 """Server memory: idle, with the model loaded, with 5 sessions open, and during one training run on the full set.
 
-    python bench/memory.py [--sessions 5] [--pages Draw,"Explore errors",Home,Train,Runs] [--train-subset N]
+    python -m bench.memory [--sessions 5] [--pages Draw,"Explore errors",Home,Train,Runs] [--train-subset N]
 
 Starts its own `streamlit run` on a free local port (real MNIST from $MNIST_DATA_DIR
 or ../shared/datasets, a fresh runs folder) and measures, in order:
@@ -25,8 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402
     DEFAULT_DATA,

@@ -1,6 +1,6 @@
 """Latency of a drawn digit: canvas PNG -> pixels -> preprocess -> model -> probabilities (and saliency).
 
-    python bench/predict_latency.py [--repeats 200] [--threads N] [--checkpoint PATH]
+    python -m bench.predict_latency [--repeats 200] [--threads N] [--checkpoint PATH]
 
 The canvas component sends its drawing as a 280x280 RGBA PNG; the Draw page decodes
 it, preprocesses it and runs the model. This times each step and the whole path on
@@ -13,22 +13,18 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mnist_core.checkpoint import load_checkpoint  # noqa: E402
 from mnist_core.model import MnistCNN  # noqa: E402
 from mnist_core.preprocess import predict, preprocess  # noqa: E402
 from mnist_core.pretrained import load_pretrained, pretrained_available  # noqa: E402
 from mnist_core.saliency import saliency  # noqa: E402
-from tests.drawing import canvas_rgba  # noqa: E402
+from mnist_core.testing.drawing import canvas_rgba  # noqa: E402
 
 
 def timings_ms(function, inputs: list, repeats: int) -> list[float]:

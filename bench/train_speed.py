@@ -1,6 +1,6 @@
 """Training speed: the seed-style loop against mnist_core's trainer, side by side in one process.
 
-    python bench/train_speed.py [--data-dir ../shared/datasets] [--device auto|cpu|cuda|mps] [--full]
+    python -m bench.train_speed [--data-dir ../shared/datasets] [--device auto|cpu|cuda|mps] [--full]
 
 Prints seconds per epoch for both at the seed recipe (Adam 1e-3, batch 64) and the
 ratio; then the `fast` preset's wall time to 99.0% test accuracy. With --full it
@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mnist_core.config import TrainConfig  # noqa: E402
 from mnist_core.data import MEAN, STD, load_split  # noqa: E402

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from mnist_core.runs import RunStore
+from mnist_core.testing import kill_trainers
 from tests.app_support import app, plotly_figures, texts, wait_until_done
-from tests.conftest import kill_trainers
 
 
 @pytest.fixture(autouse=True)

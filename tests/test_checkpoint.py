@@ -14,7 +14,6 @@ import torch
 from mnist_core.checkpoint import build_meta, file_digest, load_checkpoint, save_checkpoint
 from mnist_core.errors import CheckpointError
 from mnist_core.model import MnistCNN
-from tests.conftest import REPO
 
 
 def test_round_trip_keeps_weights_and_metadata(tmp_path):
@@ -93,8 +92,6 @@ def test_kill_during_save_leaves_previous_checkpoint_intact(tmp_path):
     save_checkpoint(path, MnistCNN(), {"generation": 0})
     script = textwrap.dedent(
         f"""
-        import sys
-        sys.path.insert(0, {str(REPO)!r})
         from mnist_core.checkpoint import save_checkpoint
         from mnist_core.model import MnistCNN
         model = MnistCNN()

@@ -15,11 +15,10 @@ from mnist_core.checkpoint import load_checkpoint
 from mnist_core.cli import build_parser, config_from_args, main
 from mnist_core.config import TrainConfig
 from mnist_core.runs import Run
-from tests.conftest import REPO
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = dict(os.environ)
     return subprocess.run([sys.executable, "-m", "mnist_core", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -44,7 +43,7 @@ def test_train_then_evaluate_end_to_end(tiny_data, tmp_path):
 
 def test_sigterm_stops_after_the_batch_and_saves(tiny_data, tmp_path):
     out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = dict(os.environ)
     process = subprocess.Popen(
         [sys.executable, "-m", "mnist_core", "train", "--data-dir", str(tiny_data), "--epochs", "200", "--batch-size", "8", "--out", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,

@@ -13,8 +13,8 @@ from PIL import Image
 from mnist_core.checkpoint import build_meta, save_checkpoint
 from mnist_core.cli import main
 from mnist_core.model import MnistCNN
+from mnist_core.testing.drawing import draw_digit
 from tests.conftest import REPO
-from tests.drawing import draw_digit
 
 
 @pytest.fixture

@@ -10,7 +10,13 @@ import torch
 
 from mnist_core.data import MEAN, STD, load_split, normalize, normalized, resolve_data_dir, subset_indices
 from mnist_core.errors import DatasetError
-from tests.conftest import IDX_NAMES, synthetic_digits, write_idx
+from mnist_core.testing import synthetic_digits, write_idx
+
+# The file names torchvision's MNIST reads, written out here rather than taken from the code under test.
+IDX_NAMES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 def test_tiny_idx_loads_through_torchvision_as_pixels_normalized_on_the_way_in(tiny_data):

@@ -30,7 +30,6 @@ from mnist_core.errors import RunError
 from mnist_core.files import write_json_atomic
 from mnist_core.launch import start_run
 from mnist_core.runs import ACTIVE, Run, RunStore
-from tests.conftest import REPO
 
 # Many short epochs, so that a random moment often falls near a checkpoint write.
 LONG = TrainConfig(epochs=200, batch_size=64, device="cpu", threads=1)
@@ -113,8 +112,8 @@ def test_random_kills_leave_a_consistent_store(tiny_data, runs_dir):
 
 SERVER = textwrap.dedent(
     """
-    import sys, time
-    sys.path.insert(0, {repo!r})
+    import time
+
     from mnist_core.config import TrainConfig
     from mnist_core.launch import start_run
     run = start_run(TrainConfig(epochs={epochs}, batch_size=64, device="cpu", threads=1), data_dir={data!r}, name="restart")
@@ -128,7 +127,7 @@ SERVER = textwrap.dedent(
 def test_server_restart_while_training(tiny_data, runs_dir, what_dies):
     """The server dies mid-run; a new server reading the same folder sees the truth."""
     epochs = 200 if what_dies == "machine" else 6
-    script = SERVER.format(repo=str(REPO), epochs=epochs, data=str(tiny_data))
+    script = SERVER.format(epochs=epochs, data=str(tiny_data))
     server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=os.environ.copy())
     try:
         run = Run(server.stdout.readline().decode().strip())
@@ -176,7 +175,7 @@ def _limit_file_size(max_bytes: int):
 def test_disk_full_while_saving_fails_the_run_cleanly(tiny_data, tmp_path):
     """A trainer that cannot write its checkpoint (EFBIG, as a full disk would give) fails with a message."""
     out = tmp_path / "runs" / "20260101-000000-full"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = dict(os.environ)
     # 64 KiB: progress.json and metrics.csv fit, the 1.7 MB checkpoint does not.
     result = subprocess.run(
         [sys.executable, "-m", "mnist_core", "train", "--data-dir", str(tiny_data), "--epochs", "2", "--batch-size", "64",

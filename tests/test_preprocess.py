@@ -25,7 +25,7 @@ from mnist_core.preprocess import (
     predict,
     preprocess,
 )
-from tests.drawing import canvas_rgba, centre_of_mass, draw_digit, ink_extent
+from mnist_core.testing.drawing import canvas_rgba, centre_of_mass, draw_digit, ink_extent
 
 
 def png_bytes(image: Image.Image, **save_args) -> bytes:

@@ -9,8 +9,8 @@ import numpy as np
 from mnist_core.checkpoint import build_meta, save_checkpoint
 from mnist_core.config import TrainConfig
 from mnist_core.data import load_split
+from mnist_core.testing import synthetic_digits, write_idx
 from mnist_core.train import train
-from tests.conftest import synthetic_digits, write_idx
 
 # Test labels flipped on purpose (index -> wrong label); the images stay those of the true class.
 FLIPPED = {i: int((synthetic_digits(200, seed=2)[1][i] + 1 + i % 9) % 10) for i in (3, 17, 42, 101, 150)}

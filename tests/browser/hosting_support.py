@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.browser.conftest import start_server, stop_server, wait_for_app
-from tests.conftest import REPO, synthetic_digits, write_idx
+from mnist_core.testing.server import start_server, stop_server
+from tests.browser.conftest import wait_for_app
+from tests.conftest import synthetic_digits, write_idx
 
 
 @contextmanager
@@ -23,7 +24,7 @@ def server_with_model(tmp: Path, extra_env: dict[str, str] | None = None) -> Ite
     data = tmp / "data"
     write_idx(data / "MNIST" / "raw", "train", *synthetic_digits(600, seed=1))
     write_idx(data / "MNIST" / "raw", "test", *synthetic_digits(200, seed=2))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "MNIST_LAB_RUNS_DIR": str(tmp / "runs")}
+    env = {**os.environ, "MNIST_LAB_RUNS_DIR": str(tmp / "runs")}
     subprocess.run(
         [sys.executable, "-m", "mnist_core", "train", "--data-dir", str(data), "--preset", "fast", "--epochs", "1",
          "--device", "cpu", "--name", "tiny-model"],

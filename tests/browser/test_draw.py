@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import time
 
-from tests.browser.conftest import assert_no_exception, screenshot, start_server, stop_server, wait_for_app
-from tests.drawing import draw_digit, stroke_path
+from mnist_core.testing.drawing import draw_digit, stroke_path
+from mnist_core.testing.server import start_server, stop_server
+from tests.browser.conftest import assert_no_exception, screenshot, wait_for_app
 
 PREDICTION = '[data-testid="stAlert"]'
 STEPS_PER_SEGMENT = 6

@@ -29,7 +29,7 @@ def explored(app_server, real_data):
     _, runs_dir = app_server
     store = RunStore(runs_dir)
     if not available_models(store):
-        env = {**os.environ, "MNIST_LAB_RUNS_DIR": str(runs_dir), "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "MNIST_LAB_RUNS_DIR": str(runs_dir)}
         command = [sys.executable, "-m", "mnist_core", "train", "--data-dir", str(real_data), "--preset", "fast",
                    "--epochs", "1", "--train-subset", "2000", "--device", "cpu", "--name", "explore"]  # fmt: skip
         subprocess.run(command, env=env, cwd=REPO, check=True, capture_output=True, timeout=600)

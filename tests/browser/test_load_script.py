@@ -11,9 +11,9 @@ from tests.conftest import REPO
 
 
 def test_load_script_ci_mode(real_data):
-    env = {**os.environ, "MNIST_DATA_DIR": str(real_data), "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "MNIST_DATA_DIR": str(real_data)}
     result = subprocess.run(
-        [sys.executable, "bench/load_test.py", "--ci"], cwd=REPO, env=env, capture_output=True, text=True, timeout=420
+        [sys.executable, "-m", "bench.load_test", "--ci"], cwd=REPO, env=env, capture_output=True, text=True, timeout=420
     )
     print(result.stdout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -11,9 +11,9 @@ import psutil
 import pytest
 from PIL import Image
 
+from mnist_core.testing.drawing import draw_digit
 from tests.browser.conftest import assert_no_exception, screenshot, wait_for_app
 from tests.browser.hosting_support import open_page, server_with_model
-from tests.drawing import draw_digit
 
 ALERT = '[data-testid="stAlert"]'
 DROPZONE = '[data-testid="stFileUploaderDropzoneInput"]'
