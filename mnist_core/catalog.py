@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_core.checkpoint import Checkpoint, load_checkpoint
 from mnist_core.errors import CheckpointError
 from mnist_core.pretrained import PRETRAINED_PATH, pretrained_available
 from mnist_core.runs import RunStore
@@ -46,7 +45,3 @@ def source_for(key: str, store: RunStore | None = None) -> ModelSource:
             return source
     raise CheckpointError(f"The model {key!r} is no longer available (deleted, or still training). Pick another one.")
 
-
-def load_model(key: str, store: RunStore | None = None) -> Checkpoint:
-    """Load the checkpoint behind a catalogue key."""
-    return load_checkpoint(source_for(key, store).path)

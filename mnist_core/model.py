@@ -36,11 +36,6 @@ class MnistCNN(nn.Module):
         return self.fc2(self.features(x))
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters (421,642 for MnistCNN)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def resolve_device(name: str = "auto") -> torch.device:
     """'auto' picks CUDA, then Apple MPS, then the CPU; a named device must exist."""
     if name not in DEVICES:

@@ -148,12 +148,6 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
     return frame
 
 
-def final_metrics(run: Run) -> dict[str, float] | None:
-    """The last completed epoch's metrics row, or None before the first epoch ends."""
-    rows = run.metrics()
-    return rows[-1] if rows else None
-
-
 def per_class_accuracy(row: dict[str, float]) -> list[float]:
     """The ten per-digit test accuracies of one metrics row."""
     return [row[f"test_acc_{d}"] for d in range(NUM_CLASSES)]

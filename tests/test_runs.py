@@ -115,3 +115,17 @@ def test_stop_request_is_a_file(store):
     assert not run.stop_requested()
     run.request_stop()
     assert run.stop_requested()
+
+
+@pytest.mark.parametrize("length", [32, 33, 48])
+def test_a_run_with_the_longest_allowed_name_is_listed_found_counted_and_deleted(store, length):
+    name = "n" * length
+    run = store.create(TrainConfig(epochs=1), name)
+    assert run.name == name
+    again = store.create(TrainConfig(epochs=1), name)  # same second: the id gets a suffix and must still be a run
+    assert {r.id for r in store.list()} == {run.id, again.id}
+    assert store.get(run.id) == run and store.get(again.id) == again
+    assert set(store.active()) == {run, again}, "a queued run with a long name counts against the concurrency limit"
+    mark_failed(run, "done with it")
+    store.delete(run.id)
+    assert [r.id for r in store.list()] == [again.id]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_core.catalog import load_model
+from mnist_core.catalog import source_for
 from mnist_core.checkpoint import load_checkpoint, save_checkpoint
 from mnist_core.cli import main
 from mnist_core.config import TrainConfig
@@ -87,7 +87,7 @@ def test_malicious_checkpoint_planted_in_a_run_is_refused_by_the_model_catalogue
     _evil_files(run.path, marker)  # its model.pt carries the payload inside otherwise valid weights
     write_json_atomic(run.progress_path, {"status": "finished", "epoch": 1, "test_acc": 0.99})
     with pytest.raises(CheckpointError, match="refused"):
-        load_model(f"run:{run.id}", store)
+        load_checkpoint(source_for(f"run:{run.id}", store).path)
     assert not marker.exists()
 
 
@@ -129,7 +129,7 @@ def test_a_symlinked_run_cannot_be_deleted_or_served(tmp_path, runs_dir):
     with pytest.raises(RunError):
         store.delete(link.name)
     with pytest.raises(CheckpointError, match="no longer available"):
-        load_model(f"run:{link.name}", store)
+        load_checkpoint(source_for(f"run:{link.name}", store).path)
     assert (outside / "model.pt").exists() and [run.name for run in store.list()] == ["real"]
 
 
@@ -138,7 +138,7 @@ def test_model_keys_are_looked_up_never_joined_into_paths(tmp_path, runs_dir, ke
     (tmp_path / "outside").mkdir()
     save_checkpoint(tmp_path / "outside" / "model.pt", MnistCNN(), {})
     with pytest.raises(CheckpointError, match="no longer available"):
-        load_model(key, RunStore())
+        load_checkpoint(source_for(key, RunStore()).path)
 
 
 # ---------------------------------------------------------------- one validation for every entry point

@@ -138,13 +138,12 @@ def test_runs_table_of_no_runs_is_empty_with_its_columns():
     assert table.empty and list(table.columns) == list(summary.TABLE_COLUMNS)
 
 
-def test_final_metrics_per_class_and_csv(runs_dir):
+def test_per_class_accuracy_and_metrics_csv(runs_dir):
     run = RunStore().create(TrainConfig(), "m")
-    assert summary.final_metrics(run) is None
     assert summary.metrics_csv(run) is None
     text = _metrics_csv([0.9, 0.95])
     write_text_atomic(run.metrics_path, text)
-    last = summary.final_metrics(run)
+    last = run.metrics()[-1]
     assert last["epoch"] == 2 and last["test_acc"] == pytest.approx(0.95)
     assert summary.per_class_accuracy(last) == pytest.approx([0.95 - d / 1000 for d in range(10)])
     assert summary.metrics_csv(run) == text.encode()
