@@ -14,7 +14,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import streamlit as st  # noqa: E402
 
 from mnist_core.data import dataset_present, resolve_data_dir  # noqa: E402
-from mnist_core.limits import public_message  # noqa: E402
+from ui import messages  # noqa: E402
 from ui.model_picker import model_picker  # noqa: E402
 
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
@@ -33,8 +33,8 @@ with st.sidebar:
     model_picker()
     data_dir = resolve_data_dir().resolve()
     if dataset_present(data_dir):
-        st.caption(public_message(f":material/dataset: MNIST from `{data_dir}`"))  # no server paths when hosted
+        messages.caption(f":material/dataset: MNIST from `{data_dir}`")
     else:
-        st.caption(public_message(f":material/warning: No MNIST in `{data_dir}`: see Home."))
+        messages.caption(f":material/warning: No MNIST in `{data_dir}`: see Home.")
 
 page.run()

@@ -44,4 +44,3 @@ def source_for(key: str, store: RunStore | None = None) -> ModelSource:
         if source.key == key:
             return source
     raise CheckpointError(f"The model {key!r} is no longer available (deleted, or still training). Pick another one.")
-

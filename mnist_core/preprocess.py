@@ -48,9 +48,8 @@ NOISE_FLOOR = 0.15
 MIN_CONTRAST = 0.25
 MIN_INK_PIXELS = 12.0
 
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // (1024 * 1024)
-# About a 5000x5000 picture (a phone's 12 MP photo fits): decoded as RGBA that is 100 MB,
+# The size of an upload is the server's to cap (.streamlit/config.toml, server.maxUploadSize, the one
+# setting for it); what protects this process is a cap on decoded pixels, checked from the header. About a 5000x5000 picture (a phone's 12 MP photo fits): decoded as RGBA that is 100 MB,
 # already a lot for a small shared server.
 MAX_PIXELS = 25_000_000
 # Pillow decodes only these; the others it knows (EPS via Ghostscript, for one) are not
@@ -306,13 +305,11 @@ def load_image(source: Any, name: str | None = None) -> np.ndarray:
     """Read an image file safely into a uint8 array (H, W), (H, W, 3) or (H, W, 4).
 
     `source`: a path, bytes, a binary file object (Streamlit's UploadedFile included) or a PIL image.
-    Every problem (too big, not an image, truncated, animated, too many pixels) raises ImageError.
+    Every problem (empty, not an image, truncated, animated, too many pixels) raises ImageError.
     """
     if isinstance(source, Image.Image):
         return _pixels(source, name or "The image")
     data, name = _read_bytes(source, name)
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise ImageError(f"{name} is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_MB} MB. Use a smaller picture.")
     if not data:
         raise ImageError(f"{name} is empty (0 bytes): use a PNG or JPEG picture of a digit.")
     try:
@@ -338,19 +335,14 @@ def load_image(source: Any, name: str | None = None) -> np.ndarray:
 
 
 def _read_bytes(source: Any, name: str | None) -> tuple[bytes, str]:
-    """The raw bytes of a path, bytes or file object, reading at most one byte past the limit."""
+    """The raw bytes of a path, bytes or file object."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), name or "The image"
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         label = name or path.name
         try:
-            if path.stat().st_size > MAX_UPLOAD_BYTES:
-                raise ImageError(
-                    f"{label} is {path.stat().st_size / 1e6:.1f} MB; the limit is {MAX_UPLOAD_MB} MB. Use a smaller picture."
-                )
-            with open(path, "rb") as handle:
-                return handle.read(MAX_UPLOAD_BYTES + 1), label
+            return path.read_bytes(), label
         except FileNotFoundError:
             raise ImageError(f"{label}: no such file.") from None
         except IsADirectoryError:
@@ -361,7 +353,7 @@ def _read_bytes(source: Any, name: str | None) -> tuple[bytes, str]:
         label = name or Path(str(getattr(source, "name", "") or "The upload")).name
         if hasattr(source, "seek"):
             source.seek(0)
-        return source.read(MAX_UPLOAD_BYTES + 1), label
+        return source.read(), label
     raise ImageError(f"Cannot read an image from a {type(source).__name__}: give a file, bytes or an array.")
 
 

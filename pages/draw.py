@@ -16,7 +16,8 @@ from mnist_core.checkpoint import Checkpoint  # noqa: E402
 from mnist_core.errors import BlankImageError, ImageError  # noqa: E402
 from mnist_core.preprocess import CONFIDENCE_THRESHOLD, UPLOAD_TYPES, Preprocessed, predict, preprocess  # noqa: E402
 from mnist_core.saliency import SALIENCY_METHOD, saliency, saliency_overlay  # noqa: E402
-from ui.errors import show_error  # noqa: E402
+from ui import messages  # noqa: E402
+from ui.messages import show_error  # noqa: E402
 from ui.model_picker import current_model  # noqa: E402
 
 CANVAS_SIDE = 280  # ten canvas pixels per MNIST pixel
@@ -35,6 +36,7 @@ def digit_input():
     if source == "Upload":
         return st.file_uploader(
             "A picture of one digit, dark on light or light on dark, any size",
+            help=f"PNG or JPEG, up to {st.get_option('server.maxUploadSize')} MB (this server's upload limit).",
             type=list(UPLOAD_TYPES),
             key="draw_upload",
         )
@@ -65,9 +67,9 @@ def prepared(image) -> Preprocessed | None:
     try:
         return preprocess(image)
     except BlankImageError as exc:
-        st.info(str(exc), icon=":material/draw:")
+        messages.info(exc, icon=":material/draw:")
     except ImageError as exc:
-        st.error(str(exc), icon=":material/error:")
+        messages.error(exc)
     return None
 
 

@@ -11,7 +11,7 @@ from mnist_core.analysis import analyze, is_cached, prefetch  # noqa: E402
 from mnist_core.data import load_split  # noqa: E402
 from mnist_core.label_issues import find_label_issues  # noqa: E402
 from ui import explorer as ui  # noqa: E402
-from ui.errors import show_error  # noqa: E402
+from ui.messages import show_error  # noqa: E402
 from ui.model_picker import current_model  # noqa: E402
 
 ISSUES_SHOWN = 24

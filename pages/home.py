@@ -11,7 +11,8 @@ from mnist_core.catalog import BUNDLED_KEY  # noqa: E402
 from mnist_core.data import DATA_DIR_ENV, RAW_FILES, dataset_present, load_split, raw_folder, resolve_data_dir  # noqa: E402
 from mnist_core.pretrained import MODEL_CARD_PATH  # noqa: E402
 from mnist_core.pretrained import model_card as bundled_card  # noqa: E402
-from ui.errors import show_error  # noqa: E402
+from ui import messages  # noqa: E402
+from ui.messages import show_error  # noqa: E402
 from ui.model_picker import current_model, current_source  # noqa: E402
 
 st.title("MNIST Lab")
@@ -29,21 +30,21 @@ with dataset_column:
     if dataset_present(data_dir):
         with show_error():
             test = load_split("test", data_dir, download=False)
-            st.success(f"MNIST found in `{data_dir}` ({len(test):,} test images).", icon=":material/check_circle:")
+            messages.success(f"MNIST found in `{data_dir}` ({len(test):,} test images).")
             st.image(
                 summary.sample_grid(test, per_class=12),
                 caption="The first twelve test images of each digit, 0 (top) to 9, as the model sees them.",
             )
     else:
         files = ", ".join(f"`{name}`" for pair in RAW_FILES.values() for name in pair)
-        st.warning(f"MNIST is not in `{data_dir}` yet.", icon=":material/warning:")
-        st.markdown(
+        messages.warning(f"MNIST is not in `{data_dir}` yet.")
+        messages.markdown(
             f"- **With internet:** download it now (about 11 MB), or just start a run: training downloads it too.\n"
             f"- **Offline:** copy the four files ({files}) into `{raw_folder(data_dir)}`, "
             f"or start the app with `{DATA_DIR_ENV}` pointing at a folder that has `MNIST/raw/`."
         )
         if st.button("Download MNIST", icon=":material/download:"):
-            with show_error(), st.spinner(f"Downloading MNIST into {data_dir}…"):
+            with show_error(), st.spinner("Downloading MNIST…"):
                 load_split("test", data_dir)
                 st.rerun()
 

@@ -9,7 +9,8 @@ run_inside_entry_script()  # first: see ui/entry.py
 from mnist_core import charts, summary  # noqa: E402
 from mnist_core.errors import RunError  # noqa: E402
 from mnist_core.runs import RunStore  # noqa: E402
-from ui.errors import show_error  # noqa: E402
+from ui import messages  # noqa: E402
+from ui.messages import show_error  # noqa: E402
 
 CONFIRM = "runs_confirm_delete"  # id of the run whose deletion waits for a confirmation
 OVERLAY_METRICS = ("test_acc", "test_loss", "train_acc", "train_loss")
@@ -44,7 +45,7 @@ if not runs:
 table = summary.runs_table(runs)
 labels = {run_id: f"{run_id} ({status})" for run_id, status in zip(table["id"], table["status"], strict=True)}
 st.dataframe(
-    table,
+    messages.public_table(table),
     hide_index=True,
     column_order=[
         "id",
@@ -99,7 +100,7 @@ run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="runs_det
 run = store.get(run_id)
 progress = run.progress()
 if progress.get("status") == "failed":
-    st.error(progress.get("error") or "The run failed without a message.", icon=":material/error:")
+    messages.error(progress.get("error") or "The run failed without a message.")
 rows = run.metrics()
 if rows:
     st.plotly_chart(charts.per_class_heatmap(rows))
@@ -129,4 +130,4 @@ if st.session_state.get(CONFIRM) == run.id:
     yes.button("Yes, delete it", type="primary", on_click=_delete, args=(run.id,))
     no.button("Cancel", on_click=_cancel_delete)
 if error := st.session_state.pop("runs_delete_error", None):
-    st.error(error, icon=":material/error:")
+    messages.error(error)

@@ -16,9 +16,10 @@ from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig  # noq
 from mnist_core.data import dataset_present, resolve_data_dir  # noqa: E402
 from mnist_core.errors import ConfigError, RunError  # noqa: E402
 from mnist_core.launch import max_concurrent_runs, start_run  # noqa: E402
-from mnist_core.limits import current_limits, fit_config, public_message  # noqa: E402
+from mnist_core.limits import current_limits, fit_config  # noqa: E402
 from mnist_core.model import DEVICES  # noqa: E402
 from mnist_core.runs import Run, RunStore, validate_name  # noqa: E402
+from ui import messages  # noqa: E402
 from ui.model_picker import MODEL_KEY  # noqa: E402
 
 FIELDS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "train_subset", "device", "threads")
@@ -54,7 +55,7 @@ def _start(preset: str) -> None:
         return
     except RunError as exc:
         # Another run training is a wait ("start", cleared once it ends); a runs folder that cannot be written is an error.
-        st.session_state[PROBLEM] = ("start" if RunStore().active() else "runs", public_message(exc))
+        st.session_state[PROBLEM] = ("start" if RunStore().active() else "runs", str(exc))
         return
     st.session_state[STARTED] = run.id
 
@@ -66,7 +67,7 @@ def _use_model(run_id: str) -> None:
 def _problem(field: str) -> None:
     problem = st.session_state.get(PROBLEM)
     if problem and problem[0] == field:
-        st.error(problem[1], icon=":material/error:")
+        messages.error(problem[1])
 
 
 def new_run_form() -> None:
@@ -117,9 +118,9 @@ def new_run_form() -> None:
         st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", on_click=_start, args=(preset,))
     problem = st.session_state.get(PROBLEM)
     if problem and problem[0] == "start":
-        st.warning(problem[1], icon=":material/hourglass_top:")
+        messages.warning(problem[1], icon=":material/hourglass_top:")
     elif problem and problem[0] not in FIELDS + ("name",):
-        st.error(problem[1], icon=":material/error:")
+        messages.error(problem[1])
 
 
 def charts_of(run: Run, rows: list[dict], epochs: int) -> None:
@@ -158,9 +159,7 @@ def run_panel(run: Run) -> None:
     else:
         final = rows[-1] if rows else None
         if live.status == "failed":
-            st.error(
-                public_message(live.error or "The run failed without a message; see its train.log."), icon=":material/error:"
-            )
+            messages.error(live.error or "The run failed without a message; see its train.log.")
         elif live.status == "stopped":
             st.warning(
                 f"Stopped after {len(rows)} complete epoch(s) of {live.epochs}, in {summary.format_duration(live.elapsed_s)}."
@@ -215,9 +214,8 @@ run, why = focus_run(store)
 if why != "training" and (st.session_state.get(PROBLEM) or ("",))[0] == "start":
     st.session_state[PROBLEM] = None  # "wait for the other run" is stale once nothing trains
 if not dataset_present(resolve_data_dir()):
-    st.warning(
-        f"MNIST is not in `{resolve_data_dir().resolve()}`: a run will try to download it and fail when offline (see Home).",
-        icon=":material/warning:",
+    messages.warning(
+        f"MNIST is not in `{resolve_data_dir().resolve()}`: a run will try to download it and fail when offline (see Home)."
     )
 if why == "training":
     live_panel(run.id)
