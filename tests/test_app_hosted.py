@@ -7,6 +7,7 @@ import pytest
 from mnist_core.config import TrainConfig
 from mnist_core.runs import RunStore, mark_failed
 from tests.app_support import app, texts
+from tests.conftest import REPO
 
 
 @pytest.fixture(autouse=True)
@@ -71,3 +72,39 @@ def test_no_server_path_is_shown_when_hosted(tiny_data, runs_dir):
     assert str(runs_dir) not in shown and str(tiny_data.resolve()) not in shown
     sidebar = texts(at.sidebar.get("caption"))  # the entry script's sidebar, around the Train page
     assert "MNIST from `…/data`" in sidebar and str(tiny_data.resolve()) not in sidebar
+
+
+def _every_text(at) -> str:
+    """Everything the page sends to the browser, as text: each element's message, sidebar included."""
+    found = []
+
+    def walk(node) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            found.append(str(proto))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(found)
+
+
+PAGES = sorted(f"pages/{path.name}" for path in (REPO / "pages").glob("*.py"))
+
+
+@pytest.mark.parametrize("with_data", [True, False], ids=["with-data", "without-data"])
+@pytest.mark.parametrize("page", PAGES)
+def test_no_page_shows_a_server_path_when_hosted(page, with_data, tiny_data, runs_dir, tmp_path, monkeypatch):
+    data_dir = tiny_data if with_data else tmp_path / "empty-data"
+    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
+    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: True)
+    run = RunStore().create(TrainConfig(epochs=1), "broken")
+    mark_failed(
+        run,
+        f"DatasetError: MNIST is not in {data_dir.resolve()}. Last output: File \"{run.path.resolve()}/train.py\", line 3",
+    )
+    at = app(page)
+    assert not at.exception, at.exception
+    shown = _every_text(at)
+    for secret in (str(tmp_path.resolve()), str(runs_dir.resolve()), str(REPO)):
+        assert secret not in shown, f"{page} shows the server path {secret}"
