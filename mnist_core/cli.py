@@ -1,4 +1,4 @@
-"""The command line: `python -m mnist_core {train,evaluate,predict,label-issues} ...`.
+"""The command line: `mnist-lab` (or `python -m mnist_core`) {train,evaluate,predict,label-issues,runs,export} ...
 
 A user's mistake (bad flag, missing data, bad checkpoint) prints one line on
 stderr and exits with code 2; anything else is a bug and keeps its traceback.
@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from mnist_core.errors import MnistLabError, RunError
@@ -26,11 +27,13 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their flags."""
+    from mnist_core import __version__
     from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULES
     from mnist_core.data import DATA_DIR_ENV, SPLITS
     from mnist_core.model import DEVICES
 
-    parser = _Parser(prog="python -m mnist_core", description="MNIST Lab: train and inspect the MNIST CNN.")
+    parser = _Parser(prog="mnist-lab", description="MNIST Lab: train and inspect the MNIST CNN.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     data_help = f"folder holding MNIST/raw/ (default: ${DATA_DIR_ENV}, else ./data; downloaded if missing)"
@@ -58,7 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", metavar="PATH", help="checkpoint to evaluate (default: the bundled pretrained model)")
     evaluate.add_argument("--data-dir", help=data_help)
     evaluate.add_argument("--split", choices=SPLITS, default="test")
+    evaluate.add_argument(
+        "--predictions", metavar="FILE.csv", help="also write one row per image: index, label, prediction, confidence, p0..p9"
+    )
     evaluate.set_defaults(handler=_evaluate)
+
+    runs = commands.add_parser("runs", help="list the runs in the run store (default: $MNIST_LAB_RUNS_DIR, else ./runs)")
+    runs.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
+    runs.set_defaults(handler=_runs)
+
+    export = commands.add_parser("export", help="export a checkpoint's model to ONNX")
+    export.add_argument("--checkpoint", metavar="PATH", help="checkpoint to export (default: the bundled pretrained model)")
+    export.add_argument("--onnx", metavar="FILE", required=True, help="the .onnx file to write")
+    export.set_defaults(handler=_export)
 
     predict = commands.add_parser("predict", help="predict the digit in image files (PNG or JPEG, any size)")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files: drawn or photographed digits, either way round")
@@ -209,7 +224,53 @@ def _evaluate(args: argparse.Namespace) -> int:
     result = evaluate(checkpoint.model, split.images, split.labels)
     output: dict[str, Any] = {"checkpoint": str(checkpoint.path), "sha256": checkpoint.digest, "split": args.split}
     output.update(result.summary())
+    if args.predictions:
+        _write_user_file(args.predictions, result.predictions_csv())
+        output["predictions"] = args.predictions
     print(json.dumps(output, indent=2))
+    return 0
+
+
+def _write_user_file(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise MnistLabError(f"Cannot write {path} ({exc.strerror}).") from exc
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from mnist_core.runs import RunStore
+    from mnist_core.summary import run_listing
+
+    listing = [run_listing(run) for run in RunStore().list()]
+    if args.json:
+        print(json.dumps(listing, indent=2))
+        return 0
+    if not listing:
+        print("no runs yet: start one with `mnist-lab train`")
+        return 0
+
+    def percent(value) -> str:
+        return f"{value:.2%}" if isinstance(value, (int, float)) else "-"
+
+    width = max(len("id"), *(len(entry["id"]) for entry in listing))
+    print(f"{'id':<{width}}  kind   status    epochs  final     best      started (UTC)")
+    for entry in listing:
+        planned = entry["epochs_planned"] if entry["epochs_planned"] is not None else "?"
+        epochs = f"{entry['epochs_done']}/{planned}"
+        started = (entry["started_at"] or "-")[:16].replace("T", " ")
+        print(
+            f"{entry['id']:<{width}}  {entry['kind']:<5}  {entry['status']:<8}  {epochs:>6}  "
+            f"{percent(entry['final_test_acc']):>8}  {percent(entry['best_test_acc']):>8}  {started}"
+        )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from mnist_core.export import export_onnx
+
+    path = export_onnx(_checkpoint_or_bundled(args.checkpoint), args.onnx)
+    print(f"wrote {path} (input 'image': N x 1 x 28 x 28 normalized floats; output 'logits': N x 10)")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -101,6 +102,24 @@ class Evaluation:
     def per_class(self) -> dict[str, np.ndarray]:
         """Precision, recall (= per-class accuracy), F1 and support for each digit."""
         return per_class_metrics(self.confusion)
+
+    def predictions_table(self) -> pd.DataFrame:
+        """One row per image: index, label, prediction, confidence, p0..p9 (what `evaluate --predictions` writes)."""
+        table = pd.DataFrame(
+            {
+                "index": np.arange(self.n),
+                "label": self.labels,
+                "prediction": self.predictions,
+                "confidence": self.probabilities.max(axis=1) if self.n else np.empty(0),
+            }
+        )
+        for digit in range(NUM_CLASSES):
+            table[f"p{digit}"] = self.probabilities[:, digit]
+        return table
+
+    def predictions_csv(self) -> str:
+        """predictions_table() as CSV text (6 significant digits, so tiny probabilities keep their size)."""
+        return self.predictions_table().to_csv(index=False, float_format="%.6g")
 
     def summary(self) -> dict:
         """JSON-ready figures: accuracy, loss, n, errors and per-class metrics."""

@@ -173,6 +173,17 @@ class Run:
     def status(self) -> str:
         return self.progress().get("status", "failed")
 
+    def kind(self) -> str:
+        """What the run does: "train" (the default, and every run older than kinds) or another kind its files name."""
+        for path in (self.progress_path, self.config_path):
+            try:
+                kind = json.loads(path.read_text(encoding="utf-8")).get("kind")
+            except (OSError, json.JSONDecodeError, AttributeError):
+                continue
+            if isinstance(kind, str) and kind:
+                return kind
+        return "train"
+
     def is_active(self) -> bool:
         return self.status() in ACTIVE
 

@@ -19,7 +19,7 @@ from mnist_core.evaluate import NUM_CLASSES
 from mnist_core.runs import ACTIVE, Run
 
 TABLE_COLUMNS = (
-    "id", "name", "status", "preset", "epochs", "batch_size", "lr", "optimizer", "schedule", "augment",
+    "id", "name", "kind", "status", "preset", "epochs", "batch_size", "lr", "optimizer", "schedule", "augment",
     "train_images", "best_test_acc", "final_test_acc", "duration_s", "started_at", "error",
 )  # fmt: skip
 
@@ -115,7 +115,7 @@ def run_row(run: Run) -> dict[str, Any]:
     progress = run.progress()
     metrics = run.metrics()
     row: dict[str, Any] = dict.fromkeys(TABLE_COLUMNS)
-    row.update(id=run.id, name=run.name, status=progress.get("status", "failed"), error=progress.get("error"))
+    row.update(id=run.id, name=run.name, kind=run.kind(), status=progress.get("status", "failed"), error=progress.get("error"))
     try:
         config = run.config()
     except RunError as exc:
@@ -132,6 +132,7 @@ def run_row(run: Run) -> dict[str, Any]:
         )
     total = (config.epochs if config else None) or progress.get("epochs")
     row["epochs"] = f"{len(metrics)}/{total}" if total else str(len(metrics))
+    row["epochs_done"], row["epochs_planned"] = len(metrics), total
     row["train_images"] = progress.get("train_size") or (config.train_subset if config else None)
     accuracies = [r["test_acc"] for r in metrics]
     row["best_test_acc"] = max(accuracies) if accuracies else None
@@ -141,9 +142,27 @@ def run_row(run: Run) -> dict[str, Any]:
     return row
 
 
+def run_listing(run: Run) -> dict[str, Any]:
+    """One run as `mnist-lab runs --json` prints it: id, kind, status, epochs done of planned, accuracies, start time."""
+    row = run_row(run)
+    started = row["started_at"]
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "epochs_done": row["epochs_done"],
+        "epochs_planned": row["epochs_planned"],
+        "final_test_acc": row["final_test_acc"],
+        "best_test_acc": row["best_test_acc"],
+        "started_at": started.isoformat() if started else None,
+    }
+
+
 def runs_table(runs: list[Run]) -> pd.DataFrame:
     """All runs as a table with TABLE_COLUMNS, in the order given (RunStore.list(): newest first)."""
-    frame = pd.DataFrame([run_row(run) for run in runs], columns=list(TABLE_COLUMNS))
+    frame = pd.DataFrame(
+        [{k: v for k, v in run_row(run).items() if k in TABLE_COLUMNS} for run in runs], columns=list(TABLE_COLUMNS)
+    )
     frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
     return frame
 

@@ -49,6 +49,10 @@ with st.expander("Precision, recall and F1 per digit"):
         gallery.per_class_table(result),
         column_config={name: st.column_config.NumberColumn(format="percent") for name in ("precision", "recall", "f1")},
     )
+st.download_button(
+    "Download predictions (CSV)", evaluation.predictions_csv, file_name=f"predictions-{split_name}.csv", mime="text/csv",
+    icon=":material/download:", on_click="ignore", help="One row per image: index, label, prediction, confidence, p0..p9.",
+)  # fmt: skip
 
 matrix_column, map_column = st.columns([4, 3])
 with matrix_column:

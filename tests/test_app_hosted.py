@@ -101,7 +101,7 @@ def test_no_page_shows_a_server_path_when_hosted(page, with_data, tiny_data, run
     run = RunStore().create(TrainConfig(epochs=1), "broken")
     mark_failed(
         run,
-        f"DatasetError: MNIST is not in {data_dir.resolve()}. Last output: File \"{run.path.resolve()}/train.py\", line 3",
+        f'DatasetError: MNIST is not in {data_dir.resolve()}. Last output: File "{run.path.resolve()}/train.py", line 3',
     )
     at = app(page)
     assert not at.exception, at.exception
