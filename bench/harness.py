@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import re
 import shlex
@@ -28,7 +27,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 
 from mnist_core.pretrained import pretrained_available  # noqa: E402
-from mnist_core.testing.drawing import stroke_path  # noqa: E402
+from mnist_core.testing.drawing import resample, stroke_path  # noqa: E402
 from mnist_core.testing.server import CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("MNIST_DATA_DIR") or REPO.parent / "shared" / "datasets")
@@ -219,24 +218,6 @@ class Pace:
 # and looks at the answer for a couple of seconds. A robot does both at once, back to back.
 PACES = {"human": Pace(stroke_s=0.8, read_s=2.0), "robot": Pace(stroke_s=0.0, read_s=0.0)}
 MOVES_PER_S = 60
-
-
-def resample(points: list[tuple[float, float]], count: int) -> list[tuple[float, float]]:
-    """`count` points evenly spaced along the polyline through `points` (its ends included)."""
-    if len(points) < 2 or count < 2:
-        return list(points)
-    lengths = [math.dist(a, b) for a, b in zip(points, points[1:])]
-    total = sum(lengths) or 1.0
-    result, segment, walked = [], 0, 0.0
-    for i in range(count):
-        target = total * i / (count - 1)
-        while segment < len(lengths) - 1 and walked + lengths[segment] < target:
-            walked += lengths[segment]
-            segment += 1
-        (x0, y0), (x1, y1) = points[segment], points[segment + 1]
-        t = min(1.0, (target - walked) / lengths[segment]) if lengths[segment] else 0.0
-        result.append((x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
-    return result
 
 
 async def trace(page, stroke: list[tuple[float, float]], seconds: float) -> None:

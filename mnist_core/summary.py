@@ -16,6 +16,7 @@ import pandas as pd
 from mnist_core.data import Split
 from mnist_core.errors import RunError
 from mnist_core.evaluate import NUM_CLASSES
+from mnist_core.gallery import enlarge
 from mnist_core.runs import ACTIVE, Run
 
 TABLE_COLUMNS = (
@@ -237,8 +238,7 @@ def sample_grid(split: Split, per_class: int = 10, scale: int = 2, gap: int = 2)
     grid = np.full((NUM_CLASSES * (tile + gap) - gap, per_class * (tile + gap) - gap), 255, dtype=np.uint8)
     for digit in range(NUM_CLASSES):
         for column, index in enumerate(np.flatnonzero(labels == digit)[:per_class]):
-            # Nearest-neighbour upscaling: the browser would blur a 28-pixel image into mush.
-            image = np.kron(pixels[index], np.ones((scale, scale), dtype=np.uint8))
+            image = enlarge(pixels[index], scale)  # the browser would blur a 28-pixel image into mush
             top, left = digit * (tile + gap), column * (tile + gap)
             grid[top : top + tile, left : left + tile] = image
     return grid

@@ -35,6 +35,7 @@ print(before, rss())
 """
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's; elsewhere the call is a no-op")
 def test_freed_heap_pages_go_back_to_the_os():
     result = subprocess.run([sys.executable, "-c", FRAGMENTED_HEAP], cwd=REPO, capture_output=True, text=True, timeout=60)

@@ -81,7 +81,6 @@ def test_home_shows_the_bundled_models_card(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: True)
     monkeypatch.setattr("mnist_core.catalog.PRETRAINED_PATH", run.checkpoint_path)
     monkeypatch.setattr("mnist_core.pretrained.MODEL_CARD_PATH", card)
-    monkeypatch.setattr("mnist_core.pretrained.model_card", lambda: json.loads(card.read_text()))
     at = app()
     assert not at.exception
     assert at.sidebar.selectbox[0].value == "bundled"

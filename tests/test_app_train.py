@@ -74,9 +74,10 @@ def test_bad_values_are_refused_under_their_field_and_nothing_starts(store, labe
     assert _field(at, label).value == value  # the user's value is kept for correction
 
 
+@pytest.mark.integration
 def test_a_tiny_run_started_from_the_form_trains_in_the_background_and_finishes(store):
     at = app("pages/train.py")
-    assert at.get("segmented_control") or at.button_group  # the preset picker
+    assert at.segmented_control(key="train_preset").value == "seed"  # the preset picker
     _start(at, Epochs=2, Device="cpu", **{"Run name": "ui-tiny"})
     assert not at.exception and not at.error
     (run,) = store.list()
@@ -110,6 +111,7 @@ def test_a_tiny_run_started_from_the_form_trains_in_the_background_and_finishes(
     assert at.switch_page("pages/draw.py").run().sidebar.selectbox[0].value == f"run:{run.id}"
 
 
+@pytest.mark.integration
 def test_a_running_run_survives_a_reload_refuses_a_second_start_and_stops_from_the_button(store):
     at = app("pages/train.py")
     _start(at, Epochs=200, Device="cpu")
@@ -142,6 +144,7 @@ def test_without_the_dataset_the_page_warns_before_a_start(tmp_path, monkeypatch
     assert f"MNIST is not in `{empty.resolve()}`: a run will try to download it" in texts(at.warning)
 
 
+@pytest.mark.integration
 def test_a_run_that_fails_shows_its_error(store):
     at = app("pages/train.py")
     # Valid for TrainConfig, but the tiny training set has only 600 images: the trainer refuses it.

@@ -86,6 +86,7 @@ def test_pickle_carrying_code_is_refused_and_never_runs(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.integration
 def test_kill_during_save_leaves_previous_checkpoint_intact(tmp_path):
     """A writer killed while saving (again and again) never leaves a half-written model.pt."""
     path = tmp_path / "model.pt"

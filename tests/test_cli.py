@@ -22,6 +22,7 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mnist_core", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
+@pytest.mark.integration
 def test_train_then_evaluate_end_to_end(tiny_data, tmp_path):
     out = tmp_path / "run"
     result = run_cli(
@@ -41,6 +42,7 @@ def test_train_then_evaluate_end_to_end(tiny_data, tmp_path):
     assert set(report["per_class"]) == {str(d) for d in range(10)} and report["loss"] > 0
 
 
+@pytest.mark.integration
 def test_sigterm_stops_after_the_batch_and_saves(tiny_data, tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ)

@@ -92,6 +92,7 @@ def test_no_images_is_a_usage_error(capsys):
     assert exit_info.value.code == 2 and "IMAGE" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_bundled_model_is_the_default_and_reads_drawn_digits(tmp_path):
     from mnist_core.pretrained import pretrained_available
 

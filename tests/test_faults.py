@@ -80,6 +80,7 @@ def assert_consistent(run: Run) -> dict:
     return progress
 
 
+@pytest.mark.integration
 def test_random_kills_leave_a_consistent_store(tiny_data, runs_dir):
     """Kill the trainer with SIGKILL at random moments, again and again."""
     rng = random.Random(int(os.environ.get("FAULT_SEED", "6")))
@@ -123,6 +124,7 @@ SERVER = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("what_dies", ["machine", "server-only"])
 def test_server_restart_while_training(tiny_data, runs_dir, what_dies):
     """The server dies mid-run; a new server reading the same folder sees the truth."""
@@ -172,6 +174,7 @@ def _limit_file_size(max_bytes: int):
     return apply
 
 
+@pytest.mark.integration
 def test_disk_full_while_saving_fails_the_run_cleanly(tiny_data, tmp_path):
     """A trainer that cannot write its checkpoint (EFBIG, as a full disk would give) fails with a message."""
     out = tmp_path / "runs" / "20260101-000000-full"

@@ -23,6 +23,7 @@ def wait_for(run, statuses, timeout=180.0):
     return run.progress()
 
 
+@pytest.mark.integration
 def test_background_run_finishes_and_becomes_a_model(tiny_data, runs_dir):
     run = start_run(TrainConfig(epochs=2, batch_size=32, device="cpu"), data_dir=tiny_data, name="bg")
     assert run.status() in ("queued", "running")
@@ -33,6 +34,7 @@ def test_background_run_finishes_and_becomes_a_model(tiny_data, runs_dir):
     assert f"run:{run.id}" in [source.key for source in available_models(RunStore())]
 
 
+@pytest.mark.integration
 def test_limit_refuses_a_second_run_and_stop_works(tiny_data, runs_dir):
     long = TrainConfig(epochs=200, batch_size=8, device="cpu")
     run = start_run(long, data_dir=tiny_data, max_runs=1)
@@ -46,21 +48,20 @@ def test_limit_refuses_a_second_run_and_stop_works(tiny_data, runs_dir):
         trainer = psutil.Process(run.progress()["pid"])
         niceness = {thread.id: psutil.Process(thread.id).nice() for thread in trainer.threads()}
         assert min(niceness.values()) >= TRAINER_NICE, niceness
-        asked = time.monotonic()
         run.request_stop()
-        progress = wait_for(run, ("stopped", "failed"), timeout=30)
-        assert progress["status"] == "stopped" and time.monotonic() - asked < 10
+        progress = wait_for(run, ("stopped", "failed"))
+        assert progress["status"] == "stopped"
         assert load_checkpoint(run.checkpoint_path).meta["partial_epoch"] is True
     finally:
         run.request_stop()
 
 
-def test_trainer_crash_is_reported(tmp_path, runs_dir, monkeypatch):
-    monkeypatch.setattr("torchvision.datasets.MNIST.mirrors", ["http://127.0.0.1:9/"])
-    # The child process has its own torchvision, which may reach the internet elsewhere:
-    # a data folder that is a file can never become a dataset.
+@pytest.mark.integration
+def test_trainer_crash_is_reported(tmp_path, runs_dir):
+    # The trainer is another process, so nothing patched here reaches it: a data folder that is a file can never
+    # become a dataset, with or without internet.
     bogus = tmp_path / "not-a-folder"
     bogus.write_text("x")
     run = start_run(TrainConfig(epochs=1), data_dir=bogus)
     progress = wait_for(run, ("failed",), timeout=120)
-    assert progress["error"]
+    assert "MNIST is not in" in progress["error"] and "--data-dir" in progress["error"], progress["error"]

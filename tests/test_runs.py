@@ -64,6 +64,7 @@ def test_hand_edited_config_goes_through_validation(store):
         run.config()
 
 
+@pytest.mark.integration
 def test_dead_trainer_is_reported_failed_once_for_everyone(store):
     run = store.create(TrainConfig())
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])

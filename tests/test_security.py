@@ -60,6 +60,7 @@ def _unsafe_load_runs_code(path: Path, marker: Path) -> bool:
     return ran
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("kind", ["zip", "legacy", "inside-meta"])
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path, kind):
     marker = tmp_path / "pwned"

@@ -79,3 +79,21 @@ def stroke_path(digit: int, box: Sequence[float]) -> list[list[tuple[float, floa
     """The digit's strokes as absolute points inside `box` (left, top, right, bottom), e.g. for mouse moves."""
     left, top, right, bottom = box
     return [[(left + x * (right - left), top + y * (bottom - top)) for x, y in stroke] for stroke in DIGIT_STROKES[digit]]
+
+
+def resample(points: list[tuple[float, float]], count: int) -> list[tuple[float, float]]:
+    """`count` points evenly spaced along the polyline through `points` (its ends included)."""
+    if len(points) < 2 or count < 2:
+        return list(points)
+    lengths = [math.dist(a, b) for a, b in zip(points, points[1:])]
+    total = sum(lengths) or 1.0
+    result, segment, walked = [], 0, 0.0
+    for i in range(count):
+        target = total * i / (count - 1)
+        while segment < len(lengths) - 1 and walked + lengths[segment] < target:
+            walked += lengths[segment]
+            segment += 1
+        (x0, y0), (x1, y1) = points[segment], points[segment + 1]
+        t = min(1.0, (target - walked) / lengths[segment]) if lengths[segment] else 0.0
+        result.append((x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
+    return result

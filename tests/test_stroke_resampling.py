@@ -1,4 +1,4 @@
-"""The load benchmark's human pace: strokes are resampled evenly along their path, so a paced stroke draws the same digit."""
+"""Strokes resampled evenly along their path (the load benchmark's human pace): a paced stroke draws the same digit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.harness import PACES, resample
+from mnist_core.testing.drawing import resample
 
 
 def test_resample_spaces_points_evenly_along_the_path_and_keeps_its_ends():
@@ -26,8 +26,3 @@ def test_resample_of_a_long_stroke_follows_every_corner():
 
 def test_resample_leaves_a_single_point_alone():
     assert resample([(3.0, 4.0)], 10) == [(3.0, 4.0)]
-
-
-def test_the_human_pace_is_slower_than_the_robot():
-    assert PACES["human"].stroke_s > 0 and PACES["human"].read_s > 0
-    assert PACES["robot"].stroke_s == PACES["robot"].read_s == 0
