@@ -1,0 +1,89 @@
+"""Turn a finished training run into the bundled model and its model card.
+
+    python -m mnist_core.pretrained.build RUN_DIR --command "python -m mnist_core train ..."
+
+The checkpoint is copied as it is (the run's own training code wrote it); the card
+records the command that reproduces it, the data checksum, the accuracy measured
+again on the test set, and how long training took on which machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+
+import torch
+
+from mnist_core.checkpoint import load_checkpoint
+from mnist_core.data import load_split
+from mnist_core.evaluate import evaluate
+from mnist_core.pretrained import MODEL_CARD_PATH, PRETRAINED_PATH
+from mnist_core.runs import Run
+
+
+def build_card(run: Run, command: str, data_dir: str | None, note: str = "") -> dict:
+    """The model card of a finished run, with the test accuracy measured again from its checkpoint."""
+    checkpoint = load_checkpoint(run.checkpoint_path)
+    test = load_split("test", data_dir)
+    result = evaluate(checkpoint.model, test.images, test.labels)
+    progress = run.progress()
+    return {
+        "name": "MnistCNN (bundled)",
+        "architecture": "conv 1->32 3x3, pool, conv 32->64 3x3, pool, fc 3136->128, fc 128->10 (421,642 parameters)",
+        "command": command,
+        "config": checkpoint.meta.get("config"),
+        "epochs_trained": checkpoint.meta.get("epoch"),
+        "data_checksum_sha256": checkpoint.meta.get("data_checksum"),
+        "test_accuracy": result.accuracy,
+        "test_loss": result.loss,
+        "test_errors": int(result.n - result.correct.sum()),
+        "per_class_accuracy": {str(d): float(v) for d, v in enumerate(result.per_class()["recall"])},
+        "training_seconds": progress.get("elapsed_s"),
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "processor": _cpu_name(),
+            "python": platform.python_version(),
+            "torch": str(torch.__version__),
+            "threads": checkpoint.meta.get("config", {}).get("threads"),
+        },
+        "created_at": checkpoint.meta.get("created_at"),
+        "checkpoint_sha256": checkpoint.digest,
+        "note": note,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Bundle a finished run as the pretrained model.")
+    parser.add_argument("run_dir")
+    parser.add_argument("--command", required=True, help="the exact training command that produced the run")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--note", default="", help="anything a reader of the card should know (e.g. a busy machine)")
+    args = parser.parse_args(argv)
+    run = Run(args.run_dir)
+    if run.status() != "finished":
+        print(f"error: {args.run_dir} is {run.status()}, not finished", file=sys.stderr)
+        return 2
+    card = build_card(run, args.command, args.data_dir, args.note)
+    shutil.copyfile(run.checkpoint_path, PRETRAINED_PATH)
+    MODEL_CARD_PATH.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    print(f"bundled {PRETRAINED_PATH.name}: test accuracy {card['test_accuracy']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

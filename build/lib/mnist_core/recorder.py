@@ -1,0 +1,118 @@
+"""RunRecorder: the trainer's side of the run store. It turns training callbacks into run files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import socket
+import time
+from typing import Any
+
+import psutil
+
+from mnist_core.checkpoint import build_meta, save_checkpoint
+from mnist_core.config import TrainConfig
+from mnist_core.data import Split
+from mnist_core.files import write_json_atomic, write_text_atomic
+from mnist_core.model import MnistCNN
+from mnist_core.runs import Run, _now, initialize, mark_failed
+from mnist_core.train import METRIC_COLUMNS, BatchProgress, EpochMetrics, TrainResult
+
+# progress.json is rewritten at most this often (the issue asks for at least once a second).
+PROGRESS_INTERVAL_S = 0.5
+
+
+class RunRecorder:
+    """Writes progress.json, metrics.csv and the checkpoint of one run as training goes."""
+
+    def __init__(self, run: Run, config: TrainConfig, train_split: Split):
+        self.run = run
+        self.config = config
+        self.data_checksum = train_split.checksum
+        self.train_size = config.train_subset or len(train_split)
+        self._rows: list[dict[str, float]] = []
+        self._last_write = 0.0
+        self._state: dict[str, Any] = {}
+
+    def start(self) -> None:
+        """Claim the run: config.json from this process's config, status running with this pid."""
+        if not self.run.config_path.is_file():
+            initialize(self.run, self.config)
+        else:
+            write_json_atomic(self.run.config_path, self.config.to_dict())
+        self.run.metrics_path.unlink(missing_ok=True)
+        me = psutil.Process(os.getpid())
+        self._state = {
+            "status": "running",
+            "pid": me.pid,
+            "pid_started": me.create_time(),
+            "host": socket.gethostname(),
+            "started_at": _now(),
+            "epoch": 0,
+            "epochs": self.config.epochs,
+            "batch": 0,
+            "batches": 0,
+            "samples_per_s": 0.0,
+            "elapsed_s": 0.0,
+            "eta_s": None,
+            "train_size": self.train_size,
+        }
+        self._write_progress()
+
+    def should_stop(self) -> bool:
+        return self.run.stop_requested()
+
+    def on_batch(self, progress: BatchProgress) -> None:
+        self._state.update(
+            epoch=progress.epoch,
+            batch=progress.batch,
+            batches=progress.batches,
+            samples_per_s=round(progress.samples_per_s, 1),
+            elapsed_s=round(progress.elapsed_s, 2),
+            eta_s=round(progress.eta_s, 1),
+            loss=round(progress.loss, 5),
+        )
+        if time.monotonic() - self._last_write >= PROGRESS_INTERVAL_S or progress.batch == progress.batches:
+            self._write_progress()
+
+    def on_epoch(self, metrics: EpochMetrics, model: MnistCNN) -> None:
+        """After each epoch: a new metrics row, a checkpoint of this epoch's weights, then progress."""
+        self._rows.append(metrics.to_row())
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS)
+        writer.writeheader()
+        writer.writerows(self._rows)
+        write_text_atomic(self.run.metrics_path, buffer.getvalue())
+        self._save(model, metrics, partial=False)
+        self._state.update(test_acc=metrics.test_acc, best_test_acc=max(r["test_acc"] for r in self._rows))
+        self._write_progress()
+
+    def finish(self, result: TrainResult) -> None:
+        """Mark the run finished or stopped; a stop mid-epoch saves the weights it reached."""
+        if result.status == "stopped" and result.final is not None:
+            self._save(result.model, result.final, partial=True)
+        self._state.update(status=result.status, finished_at=_now(), elapsed_s=round(result.seconds, 2), eta_s=0.0)
+        self._write_progress()
+
+    def fail(self, message: str) -> None:
+        """Mark the run failed with a message a user can act on."""
+        self._state = mark_failed(self.run, message, self._state)
+
+    def _save(self, model: MnistCNN, metrics: EpochMetrics, partial: bool) -> None:
+        meta = build_meta(
+            run_id=self.run.id,
+            config=self.config.to_dict(),
+            epoch=metrics.epoch,
+            partial_epoch=partial,
+            metrics={k: v for k, v in metrics.to_row().items() if not k.startswith("test_acc_")},
+            per_class_acc=list(metrics.per_class_acc),
+            data_checksum=self.data_checksum,
+            train_size=self.train_size,
+        )
+        save_checkpoint(self.run.checkpoint_path, model, meta)
+
+    def _write_progress(self) -> None:
+        self._state["updated_at"] = _now()
+        write_json_atomic(self.run.progress_path, self._state)
+        self._last_write = time.monotonic()
