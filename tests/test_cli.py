@@ -112,6 +112,7 @@ def test_evaluate_bad_checkpoints(capsys, tiny_data, tmp_path):
     assert "does not exist" in _one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "none.pt")])
 
 
+@pytest.mark.slow  # reads the real MNIST
 def test_evaluate_defaults_to_the_bundled_model(capsys, real_data):
     assert main(["evaluate", "--data-dir", str(real_data)]) == 0
     report = json.loads(capsys.readouterr().out)

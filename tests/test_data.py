@@ -103,6 +103,7 @@ def test_subset_is_fixed_sorted_and_unique():
     assert subset_indices(1000, None) is None and subset_indices(1000, 1000) is None
 
 
+@pytest.mark.slow  # reads the real MNIST
 def test_real_mnist_checksums_and_statistics(real_data):
     train = load_split("train", real_data)
     test = load_split("test", real_data)

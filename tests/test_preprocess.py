@@ -47,6 +47,7 @@ def assert_mnist_style(result) -> None:
     assert torch.allclose(result.tensor, normalize(torch.from_numpy(result.pixels)).reshape(1, 1, SIZE, SIZE))
 
 
+@pytest.mark.slow  # reads the real MNIST
 def test_centre_is_where_mnist_puts_the_centre_of_mass(real_data):
     from mnist_core.data import load_split
 
@@ -61,6 +62,7 @@ def test_centre_is_where_mnist_puts_the_centre_of_mass(real_data):
         assert abs(centres.mean().item() - CENTRE) < 0.05
 
 
+@pytest.mark.slow  # reads the real MNIST
 def test_mnist_digits_come_through_unchanged(real_data):
     # MNIST's digits were made by this recipe, so preprocessing one must give it back.
     from mnist_core.data import load_split
