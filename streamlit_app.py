@@ -8,7 +8,8 @@ import os
 
 # Before anything imports torch: one OpenMP thread per torch call in this server. Its parallelism is its sessions
 # (each rerun runs in a thread of its own), and trainers are processes that set their own count. Two threads per
-# tiny call mostly spun waiting on each other: answering a drawn digit cost the server 0.25 s of CPU, now 0.10 s.
+# tiny call mostly spin waiting on each other, which more than doubles the server's CPU per drawn digit
+# (docs/performance.md).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import streamlit as st  # noqa: E402

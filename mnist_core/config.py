@@ -110,11 +110,9 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}.")
 
 
-# `seed` is the classic recipe exactly. `fast` is the quickest way to 99.0% test
-# accuracy measured on a 2-core CPU (bench/train_speed.py): one epoch of a one-cycle
-# schedule peaking at 3e-3 reached 99.10% (seed 0) and 99.05% (seed 1); a peak of
-# 4e-3 gave 99.07%. Larger batches did not train faster per epoch here and ended lower
-# (batch 128: 98.68-98.88%, batch 256: 98.58%).
+# `seed` is the classic recipe exactly. `fast` is the quickest way to 99.0% test accuracy
+# measured with bench/train_speed.py on a 2-core CPU: one epoch of a one-cycle schedule
+# (the recipes tried and what each reached: docs/performance.md).
 PRESETS: dict[str, dict[str, Any]] = {
     "seed": {"epochs": 10, "batch_size": 64, "lr": 1e-3, "optimizer": "adam", "schedule": "constant", "augment": False},
     "fast": {"epochs": 1, "batch_size": 64, "lr": 3e-3, "optimizer": "adam", "schedule": "onecycle", "augment": False},

@@ -38,7 +38,7 @@ def embed(model: nn.Module, images: torch.Tensor, batch_size: int = INFERENCE_BA
     """Penultimate features (N, 128) and logits (N, 10) in one pass over images (uint8 pixels or normalized), in eval mode."""
     device = next(model.parameters()).device
     # Filled in place: per-batch results kept in a list would sit between the freed batch buffers
-    # on the heap and keep it from being reused (+100-300 MB RSS over a 60,000-image pass).
+    # on the heap and keep it from being reused (docs/performance.md, Memory and load).
     features = np.empty((len(images), model.fc2.in_features), np.float32)
     logits = np.empty((len(images), model.fc2.out_features), np.float32)
     was_training = model.training

@@ -113,7 +113,7 @@ def train(
     previous_threads, previous_deterministic = torch.get_num_threads(), torch.backends.cudnn.deterministic
     torch.set_num_threads(config.threads or default_threads())
     # cuDNN's default algorithms differ between two runs of the same seed on a GPU; the deterministic ones
-    # cost no measurable time on this model (H100: 1.5-1.9 s an epoch either way).
+    # cost no measurable time on this model (docs/performance.md, Training on a GPU).
     torch.backends.cudnn.deterministic = True
     try:
         torch.manual_seed(config.seed)

@@ -116,7 +116,7 @@ def test_evaluate_bad_checkpoints(capsys, tiny_data, tmp_path):
 def test_evaluate_defaults_to_the_bundled_model(capsys, real_data):
     assert main(["evaluate", "--data-dir", str(real_data)]) == 0
     report = json.loads(capsys.readouterr().out)
-    # The bundled model's card promises at least 99.4% (issue 5); its checkpoint must keep that promise.
+    # The bundled model's card promises at least 99.4%; its checkpoint must keep that promise.
     assert report["checkpoint"].endswith("mnist_cnn.pt") and report["n"] == 10000 and report["accuracy"] >= 0.994
 
 
