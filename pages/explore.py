@@ -10,6 +10,7 @@ from mnist_core import gallery  # noqa: E402
 from mnist_core.analysis import analyze, is_cached, prefetch  # noqa: E402
 from mnist_core.data import load_split  # noqa: E402
 from mnist_core.label_issues import find_label_issues  # noqa: E402
+from ui import dynamics as story_ui  # noqa: E402
 from ui import explorer as ui  # noqa: E402
 from ui.errors import show_error  # noqa: E402
 from ui.model_picker import current_model  # noqa: E402
@@ -38,6 +39,7 @@ if split_name != "train":
 evaluation = result.evaluation
 summary = evaluation.summary()
 issues = find_label_issues(result.probabilities, result.labels)
+story = story_ui.current(split_name, result)
 
 a, b, c, d = st.columns(4)
 a.metric("Accuracy", f"{summary['accuracy']:.2%}")
@@ -69,6 +71,7 @@ with map_column:
     chosen = st.plotly_chart(ui.map_figure(result), key="explore_map", on_select="rerun", selection_mode=("box", "lasso"))
     st.caption("PCA of the penultimate layer, coloured by true digit, errors ringed. Box or lasso points to list them below.")
     ui.apply_map(chosen["selection"]["points"])
+story_ui.cartography(story)
 
 gallery_column, detail_column = st.columns([7, 4], gap="medium")
 with gallery_column:
@@ -76,8 +79,9 @@ with gallery_column:
     view = st.segmented_control("View", ("Gallery", "Suspected label errors"), default="Gallery", key="explore_view")
     if view != "Suspected label errors":
         ui.filters()
+        story_ui.filters(story)
         query = ui.current_query()
-        indices = gallery.select(result, query)
+        indices = story_ui.restrict(story, gallery.select(result, query))
         if query.subset:
             note, clear = st.columns([4, 1])
             note.info(f"Limited to the {len(query.subset):,} points selected on the map.", icon=":material/filter_alt:")
@@ -107,4 +111,5 @@ with detail_column:
             bank_split = load_split("train")
         with st.spinner("Computing training-set features for nearest neighbours (once per model)…"):
             bank = analyze(checkpoint, bank_split)
+        story_ui.curve(story, index)
         ui.detail(checkpoint, split, result, bank_split, bank, index)
