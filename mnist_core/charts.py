@@ -294,3 +294,21 @@ def cartography_figure(
         dragmode="lasso",
     )
     return go.Figure(traces, layout)
+
+
+def compare_per_class_figure(per_class: Mapping[str, Mapping[str, float]], a_name: str = "A", b_name: str = "B") -> go.Figure:
+    """Grouped bars: model A's and model B's accuracy on each given digit ({'0': {'a': .., 'b': ..}, ...})."""
+    digits = [str(d) for d in range(NUM_CLASSES)]
+    traces = [
+        go.Bar(
+            x=digits,
+            y=[per_class[d][side] for d in digits],
+            name=name,
+            marker=dict(color=color),
+            hovertemplate=f"{name}, digit %{{x}}: %{{y:.2%}}<extra></extra>",
+        )
+        for side, name, color in (("a", a_name, TRAIN_COLOR), ("b", b_name, TEST_COLOR))
+    ]
+    yaxis = _accuracy_axis([per_class[d][side] for d in digits for side in ("a", "b")])
+    layout = _layout("Accuracy per digit, A against B", "digit", "accuracy", xaxis=_DIGIT_AXIS, yaxis=yaxis, barmode="group")
+    return go.Figure(traces, layout)

@@ -10,6 +10,7 @@ from mnist_core import gallery  # noqa: E402
 from mnist_core.analysis import analyze, is_cached, prefetch  # noqa: E402
 from mnist_core.data import load_split  # noqa: E402
 from mnist_core.label_issues import find_label_issues  # noqa: E402
+from ui import compare as compare_ui  # noqa: E402
 from ui import dynamics as story_ui  # noqa: E402
 from ui import explorer as ui  # noqa: E402
 from ui.errors import show_error  # noqa: E402
@@ -72,6 +73,7 @@ with map_column:
     st.caption("PCA of the penultimate layer, coloured by true digit, errors ringed. Box or lasso points to list them below.")
     ui.apply_map(chosen["selection"]["points"])
 story_ui.cartography(story)
+comparison = compare_ui.section(split, result)
 
 gallery_column, detail_column = st.columns([7, 4], gap="medium")
 with gallery_column:
@@ -81,7 +83,8 @@ with gallery_column:
         ui.filters()
         story_ui.filters(story)
         query = ui.current_query()
-        indices = story_ui.restrict(story, gallery.select(result, query))
+        indices = compare_ui.restrict(comparison, story_ui.restrict(story, gallery.select(result, query)))
+        compare_ui.note(comparison)
         if query.subset:
             note, clear = st.columns([4, 1])
             note.info(f"Limited to the {len(query.subset):,} points selected on the map.", icon=":material/filter_alt:")
