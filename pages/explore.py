@@ -13,12 +13,14 @@ from mnist_core.label_issues import find_label_issues  # noqa: E402
 from ui import compare as compare_ui  # noqa: E402
 from ui import dynamics as story_ui  # noqa: E402
 from ui import explorer as ui  # noqa: E402
+from ui import links  # noqa: E402
 from ui.errors import show_error  # noqa: E402
 from ui.model_picker import current_model  # noqa: E402
 
 ISSUES_SHOWN = 24
 
 st.title("Explore errors")
+links.adopt_view()  # a shared link's split, comparison and filters, before their widgets
 
 with show_error(stop=True):
     checkpoint = current_model()
@@ -30,6 +32,7 @@ split_name = st.segmented_control("Split", ("test", "train"), default="test", ke
 with show_error(stop=True):
     split = load_split(split_name)
 ui.start((checkpoint.digest, split_name))
+links.adopt_sample(len(split))
 
 if not is_cached(checkpoint, split):
     st.caption(f"Running the model over the {len(split):,} {split_name} images; this happens once per model.")
@@ -105,6 +108,7 @@ with gallery_column:
         captions = [f"{i.given} → {i.suggested} ({i.score:.2f})" for i in top]
         ui.open_sample(ui.tiles(split, [i.index for i in top], captions, key="issue"))
 
+links.remember()  # the address bar now links to this view
 with detail_column:
     index = ui.selected_sample(len(result))
     if index is None:

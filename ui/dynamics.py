@@ -60,6 +60,7 @@ def filters(story: Dynamics | None) -> None:
     st.session_state.setdefault(LATE, min(2, story.epochs))
     st.session_state.setdefault(FLIPS, 2)
     st.session_state[LATE] = min(max(int(st.session_state[LATE]), 1), story.epochs)
+    st.session_state[FLIPS] = min(max(int(st.session_state[FLIPS]), 1), max(story.epochs - 1, 1))
     a, b = st.columns([2, 1])
     a.selectbox(
         "Training story",
