@@ -16,6 +16,7 @@ import streamlit as st  # noqa: E402
 
 from mnist_core.data import dataset_present, resolve_data_dir  # noqa: E402
 from ui import messages  # noqa: E402
+from ui.links import adopt_model  # noqa: E402
 from ui.model_picker import model_picker  # noqa: E402
 
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
@@ -30,6 +31,7 @@ page = st.navigation(
     ]
 )
 
+adopt_model(page)  # a shared Explore link's model, before the picker is drawn
 with st.sidebar:
     model_picker()
     data_dir = resolve_data_dir().resolve()

@@ -226,3 +226,89 @@ def embedding_figure(
     legend = dict(title="true digit", orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top")
     layout = _layout(title, "component 1", "component 2", hovermode="closest", height=460, dragmode="lasso", legend=legend)
     return go.Figure(traces, layout)
+
+
+RIGHT_COLOR = "#2ca02c"
+
+
+def sample_story_figure(
+    epochs: Sequence[int], given: Sequence[float], final: Sequence[float], given_label: int, final_label: int
+) -> go.Figure:
+    """One sample over training: p(given label) and p(final prediction) after each epoch (one line when they agree)."""
+    traces = [
+        go.Scatter(
+            x=list(epochs), y=list(given), name=f"p(given {given_label})", mode="lines+markers", line=dict(color=TRAIN_COLOR)
+        )
+    ]
+    if final_label != given_label:
+        traces.append(
+            go.Scatter(
+                x=list(epochs),
+                y=list(final),
+                name=f"p(final prediction {final_label})",
+                mode="lines+markers",
+                line=dict(color=TEST_COLOR),
+            )
+        )
+    layout = _layout(
+        "This sample through training",
+        "epoch",
+        "probability",
+        xaxis=_epoch_axis(len(epochs)),
+        yaxis=dict(range=[0, 1.05], tickformat=".0%"),
+        height=260,
+    )
+    return go.Figure(traces, layout)
+
+
+def cartography_figure(
+    confidence: np.ndarray, variability: np.ndarray, correct: np.ndarray, indices: np.ndarray, title: str = "Dataset cartography"
+) -> go.Figure:
+    """Variability (x) against confidence (y) of the given label, one point per sample, coloured by final correctness;
+    customdata is the sample index, so a box or lasso selection names the samples."""
+    indices = np.asarray(indices)
+    traces = []
+    for name, color, members in (
+        ("right at the end", RIGHT_COLOR, correct[indices]),
+        ("wrong at the end", TEST_COLOR, ~correct[indices]),
+    ):
+        chosen = indices[members]
+        traces.append(
+            go.Scattergl(
+                x=variability[chosen],
+                y=confidence[chosen],
+                mode="markers",
+                name=name,
+                marker=dict(color=color, size=4, opacity=0.6),
+                customdata=chosen[:, None],
+                hovertemplate="#%{customdata[0]}: confidence %{y:.2f}, variability %{x:.2f}<extra></extra>",
+            )
+        )
+    layout = _layout(
+        title,
+        "variability (std of p(given) over epochs)",
+        "confidence (mean p(given))",
+        yaxis=dict(range=[-0.02, 1.02]),
+        hovermode="closest",
+        height=400,
+        dragmode="lasso",
+    )
+    return go.Figure(traces, layout)
+
+
+def compare_per_class_figure(per_class: Mapping[str, Mapping[str, float]], a_name: str = "A", b_name: str = "B") -> go.Figure:
+    """Grouped bars: model A's and model B's accuracy on each given digit ({'0': {'a': .., 'b': ..}, ...})."""
+    digits = [str(d) for d in range(NUM_CLASSES)]
+    traces = [
+        go.Bar(
+            x=digits,
+            y=[per_class[d][side] for d in digits],
+            name=name,
+            marker=dict(color=color),
+            hovertemplate=f"{name}, digit %{{x}}: %{{y:.2%}}<extra></extra>",
+        )
+        for side, name, color in (("a", a_name, TRAIN_COLOR), ("b", b_name, TEST_COLOR))
+    ]
+    yaxis = _accuracy_axis([per_class[d][side] for d in digits for side in ("a", "b")])
+    layout = _layout("Accuracy per digit, A against B", "digit", "accuracy", xaxis=_DIGIT_AXIS, yaxis=yaxis, barmode="group")
+    return go.Figure(traces, layout)

@@ -1,4 +1,4 @@
-"""The command line: `mnist-lab` (or `python -m mnist_core`) {train,evaluate,predict,label-issues,runs,export} ...
+"""The command line: `mnist-lab COMMAND ...` (the same as `python -m mnist_core`); `mnist-lab --help` lists the commands.
 
 A user's mistake (bad flag, missing data, bad checkpoint) prints one line on
 stderr and exits with code 2; anything else is a bug and keeps its traceback.
@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     issues.add_argument("--split", choices=SPLITS, default="test")
     issues.add_argument("--top", type=_positive_int, default=20, metavar="K", help="how many suspects to print (default: 20)")
     issues.set_defaults(handler=_label_issues)
+
+    compare = commands.add_parser("compare", help="compare two models sample by sample on a split; prints JSON")
+    for name in ("a", "b"):
+        compare.add_argument(name, metavar=name.upper(), help="a checkpoint file, a run directory or 'bundled'")
+    compare.add_argument("--data-dir", help=data_help)
+    compare.add_argument("--split", choices=SPLITS, default="test")
+    compare.set_defaults(handler=_compare)
     return parser
 
 
@@ -307,6 +314,19 @@ def _label_issues(args: argparse.Namespace) -> int:
     result = analyze(checkpoint, split)
     issues = find_label_issues(result.probabilities, result.labels, top=args.top)
     print(json.dumps([issue.to_dict() for issue in issues], indent=2))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from mnist_core.analysis import analyze
+    from mnist_core.compare import Comparison, resolve_model
+    from mnist_core.data import load_split
+
+    a, b = resolve_model(args.a), resolve_model(args.b)
+    split = load_split(args.split, args.data_dir)
+    comparison = Comparison(analyze(a, split), analyze(b, split))
+    output = {"a": str(a.path), "b": str(b.path), "split": args.split, "n": len(split), **comparison.to_dict()}
+    print(json.dumps(output, indent=2))
     return 0
 
 

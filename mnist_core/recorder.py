@@ -11,6 +11,7 @@ from typing import Any
 
 import psutil
 
+from mnist_core import dynamics
 from mnist_core.checkpoint import build_meta, save_checkpoint
 from mnist_core.config import TrainConfig
 from mnist_core.data import Split
@@ -34,6 +35,7 @@ class RunRecorder:
         self._rows: list[dict[str, float]] = []
         self._last_write = 0.0
         self._state: dict[str, Any] = {}
+        self._dynamics: list = []  # one float16 (N, 10) array per completed epoch
 
     def start(self) -> None:
         """Claim the run: config.json from this process's config, status running with this pid."""
@@ -42,6 +44,7 @@ class RunRecorder:
         else:
             write_json_atomic(self.run.config_path, self.config.to_dict())
         self.run.metrics_path.unlink(missing_ok=True)
+        self.dynamics_path.unlink(missing_ok=True)
         me = psutil.Process(os.getpid())
         self._state = {
             "status": "running",
@@ -60,6 +63,11 @@ class RunRecorder:
         }
         self._write_progress()
 
+    @property
+    def dynamics_path(self):
+        """RUN/test_probabilities.npy: every completed epoch's test-set probabilities."""
+        return self.run.path / dynamics.FILE_NAME
+
     def should_stop(self) -> bool:
         return self.run.stop_requested()
 
@@ -77,7 +85,11 @@ class RunRecorder:
             self._write_progress()
 
     def on_epoch(self, metrics: EpochMetrics, model: MnistCNN) -> None:
-        """After each epoch: a new metrics row, a checkpoint of this epoch's weights, then progress."""
+        """After each epoch: its test probabilities, a new metrics row, a checkpoint of this epoch's weights, then progress."""
+        if metrics.test_probabilities is not None:
+            # Written before the metrics row, so the file never holds fewer epochs than metrics.csv has rows.
+            self._dynamics.append(dynamics.to_float16(metrics.test_probabilities))
+            dynamics.write(self.dynamics_path, self._dynamics)
         self._rows.append(metrics.to_row())
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS)

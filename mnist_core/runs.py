@@ -3,6 +3,7 @@
     runs/<run_id>/config.json     the TrainConfig
     runs/<run_id>/progress.json   status, epoch, batch, speed, ETA, error; rewritten while training
     runs/<run_id>/metrics.csv     one row per completed epoch
+    runs/<run_id>/test_probabilities.npy  every completed epoch's test-set probabilities (mnist_core.dynamics)
     runs/<run_id>/model.pt        the checkpoint of the last completed epoch (or of the stop)
     runs/<run_id>/train.log       the trainer's own output, when launched in the background
     runs/<run_id>/STOP            present when someone asked the run to stop

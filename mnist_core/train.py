@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import psutil
 import torch
 import torch.nn.functional as F
@@ -53,6 +54,8 @@ class EpochMetrics:
     samples_per_s: float
     lr: float
     per_class_acc: tuple[float, ...] = field(default=())
+    # The test-set softmax (N, 10) this epoch was scored with: the run's dynamics, kept without a second pass.
+    test_probabilities: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_row(self) -> dict[str, float]:
         """Flat values for CSV: the per-class accuracies become test_acc_0 ... test_acc_9."""
@@ -197,4 +200,5 @@ def _epoch_metrics(model, test_split, epoch, loss_total, correct_total, seen, tr
         samples_per_s=seen / max(train_seconds, 1e-9),
         lr=optimizer.param_groups[0]["lr"],
         per_class_acc=tuple(float(v) for v in result.per_class()["recall"]),
+        test_probabilities=result.probabilities,
     )

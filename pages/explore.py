@@ -10,13 +10,17 @@ from mnist_core import gallery  # noqa: E402
 from mnist_core.analysis import analyze, is_cached, prefetch  # noqa: E402
 from mnist_core.data import load_split  # noqa: E402
 from mnist_core.label_issues import find_label_issues  # noqa: E402
+from ui import compare as compare_ui  # noqa: E402
+from ui import dynamics as story_ui  # noqa: E402
 from ui import explorer as ui  # noqa: E402
+from ui import links  # noqa: E402
 from ui.messages import show_error  # noqa: E402
 from ui.model_picker import current_model  # noqa: E402
 
 ISSUES_SHOWN = 24
 
 st.title("Explore errors")
+links.adopt_view()  # a shared link's split, comparison and filters, before their widgets
 
 with show_error(stop=True):
     checkpoint = current_model()
@@ -28,6 +32,7 @@ split_name = st.segmented_control("Split", ("test", "train"), default="test", ke
 with show_error(stop=True):
     split = load_split(split_name)
 ui.start((checkpoint.digest, split_name))
+links.adopt_sample(len(split))
 
 if not is_cached(checkpoint, split):
     st.caption(f"Running the model over the {len(split):,} {split_name} images; this happens once per model.")
@@ -38,6 +43,7 @@ if split_name != "train":
 evaluation = result.evaluation
 summary = evaluation.summary()
 issues = find_label_issues(result.probabilities, result.labels)
+story = story_ui.current(split_name, result)
 
 a, b, c, d = st.columns(4)
 a.metric("Accuracy", f"{summary['accuracy']:.2%}")
@@ -73,6 +79,8 @@ with map_column:
     chosen = st.plotly_chart(ui.map_figure(result), key="explore_map", on_select="rerun", selection_mode=("box", "lasso"))
     st.caption("PCA of the penultimate layer, coloured by true digit, errors ringed. Box or lasso points to list them below.")
     ui.apply_map(chosen["selection"]["points"])
+story_ui.cartography(story)
+comparison = compare_ui.section(split, result)
 
 gallery_column, detail_column = st.columns([7, 4], gap="medium")
 with gallery_column:
@@ -80,8 +88,10 @@ with gallery_column:
     view = st.segmented_control("View", ("Gallery", "Suspected label errors"), default="Gallery", key="explore_view")
     if view != "Suspected label errors":
         ui.filters()
+        story_ui.filters(story)
         query = ui.current_query()
-        indices = gallery.select(result, query)
+        indices = compare_ui.restrict(comparison, story_ui.restrict(story, gallery.select(result, query)))
+        compare_ui.note(comparison)
         if query.subset:
             note, clear = st.columns([4, 1])
             note.info(f"Limited to the {len(query.subset):,} points selected on the map.", icon=":material/filter_alt:")
@@ -102,6 +112,7 @@ with gallery_column:
         captions = [f"{i.given} → {i.suggested} ({i.score:.2f})" for i in top]
         ui.open_sample(ui.tiles(split, [i.index for i in top], captions, key="issue"))
 
+links.remember()  # the address bar now links to this view
 with detail_column:
     index = ui.selected_sample(len(result))
     if index is None:
@@ -111,4 +122,5 @@ with detail_column:
             bank_split = load_split("train")
         with st.spinner("Computing training-set features for nearest neighbours (once per model)…"):
             bank = analyze(checkpoint, bank_split)
+        story_ui.curve(story, index)
         ui.detail(checkpoint, split, result, bank_split, bank, index)

@@ -72,7 +72,7 @@ def test_page_renders_overview_matrix_map_and_error_gallery(explore_env):
     assert errors >= len(FLIPPED)  # the flipped labels are errors of the given labels
     (matrix,) = [frame for frame in at.dataframe if list(frame.value.columns) == [str(d) for d in range(10)]]
     assert np.array_equal(matrix.value.to_numpy(), test.evaluation.confusion)
-    assert len(at.get("plotly_chart")) == 1
+    assert [chart.key for chart in at.get("plotly_chart")] == ["explore_map", "explore_cartography"]  # the run has dynamics
     assert _matches(at) == errors
     assert len(_tile_buttons(at)) == min(errors, 24)
     # Most confident mistake first.
@@ -130,8 +130,9 @@ def test_opening_a_sample_shows_probabilities_saliency_and_neighbours(explore_en
     next(b for b in at.button if b.label == f"#{first}").click().run()
     assert not at.exception
     assert f"Sample #{first} of the test split" in texts(at.subheader)
-    charts = at.get("plotly_chart")
-    assert len(charts) == 2  # the map and the probability bars
+    charts = [chart.key for chart in at.get("plotly_chart")]
+    # the map, the cartography, the sample's curve over epochs and its probability bars
+    assert charts == ["explore_map", "explore_cartography", "explore_story_curve", "explore_probs"]
     captions = _captions(at)
     predicted, given = int(test.predictions[first]), int(test.labels[first])
     assert f"towards {predicted} (predicted)" in captions and f"towards {given} (given)" in captions

@@ -74,9 +74,14 @@ def assert_consistent(run: Run) -> dict:
     else:
         assert len(rows) <= 1
     for path in run.path.iterdir():  # only the known files, or a temp file that nothing reads
-        assert path.name in {"config.json", "progress.json", "metrics.csv", "model.pt", "train.log"} or (
-            path.name.startswith(".") and path.name.endswith(".tmp")
-        ), path.name
+        assert path.name in {
+            "config.json",
+            "progress.json",
+            "metrics.csv",
+            "model.pt",
+            "train.log",
+            "test_probabilities.npy",
+        } or (path.name.startswith(".") and path.name.endswith(".tmp")), path.name
     return progress
 
 

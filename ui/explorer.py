@@ -71,12 +71,15 @@ def apply_cell(cells: Sequence) -> None:
         st.session_state[SUBSET] = None
 
 
-def apply_map(points: Sequence) -> None:
-    """A new box or lasso selection on the map becomes the gallery's sample set (all of them, right or wrong)."""
+def apply_map(points: Sequence, seen_key: str = SEEN_MAP) -> None:
+    """A new box or lasso selection on the map becomes the gallery's sample set (all of them, right or wrong).
+
+    Each selectable chart passes its own `seen_key`, so one chart's unchanged selection does not undo another's.
+    """
     chosen = indices_from_points(points)
-    if chosen == st.session_state.get(SEEN_MAP):
+    if chosen == st.session_state.get(seen_key):
         return
-    st.session_state[SEEN_MAP] = chosen
+    st.session_state[seen_key] = chosen
     st.session_state[SUBSET] = chosen or None
     if chosen:
         st.session_state[TRUE] = st.session_state[PRED] = None

@@ -45,4 +45,9 @@ def current_model() -> Checkpoint | None:
     source = current_source()
     if source is None:
         return None
+    return load_source(source)
+
+
+def load_source(source: ModelSource) -> Checkpoint:
+    """Any catalogue model, loaded once per checkpoint content and shared by all sessions."""
     return _load(str(source.path), file_digest(source.path))

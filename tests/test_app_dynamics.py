@@ -1,0 +1,146 @@
+"""Explore's training dynamics driven by AppTest: a real run on tiny data (flipped test labels) and its recorded epochs."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from mnist_core import analysis, dynamics
+from mnist_core.data import load_split
+from tests.app_support import app, plotly_figures, texts, train_tiny
+from tests.trained import FLIPPED, make_data
+
+PAGE = "pages/explore.py"
+EPOCHS = 4
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """Tiny data with flipped test labels and one finished 4-epoch run trained on it by the real CLI."""
+    folder = tmp_path_factory.mktemp("dynamics")
+    data_dir = make_data(folder / "data", flipped=FLIPPED)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MNIST_LAB_RUNS_DIR", str(folder / "runs"))
+        run = train_tiny(data_dir, "story", epochs=EPOCHS)
+    return data_dir, folder / "runs", run
+
+
+@pytest.fixture
+def env(trained_run, tmp_path, monkeypatch):
+    """The run as the only model; returns (the run, its recorded (E, N, 10) array, the given test labels)."""
+    data_dir, runs, run = trained_run
+    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: False)
+    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs))
+    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    analysis.clear_memory()
+    recorded = np.load(run.path / dynamics.FILE_NAME).astype(np.float32)
+    yield run, recorded, load_split("test", data_dir).labels.numpy()
+    analysis.clear_memory()
+
+
+def _matches(at) -> int:
+    found = [re.match(r"\*\*([\d,]+) samples? match", m.value) for m in at.markdown]
+    (count,) = [int(m.group(1).replace(",", "")) for m in found if m]
+    return count
+
+
+def _tiles(at) -> list[int]:
+    return sorted(int(b.label[1:]) for b in at.button if b.label.startswith("#"))
+
+
+def _values(array) -> np.ndarray:
+    """A Plotly JSON array: a plain list, or a typed array {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(array, dict):
+        values = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+        return values.reshape([int(s) for s in str(array.get("shape", len(values))).split(",")])
+    return np.asarray(array)
+
+
+def _counts(at):
+    (table,) = [frame.value for frame in at.dataframe if "total" in frame.value.columns]
+    return table
+
+
+def test_counts_per_digit_for_each_category(env):
+    _, recorded, labels = env
+    at = app(PAGE)
+    assert not at.exception
+    assert "Training dynamics" in texts(at.subheader)
+    right = recorded.argmax(axis=2) == labels[None, :]
+    table = _counts(at)
+    assert list(table.index) == ["Learned late (epoch ≥ 2)", "Forgotten", "Never learned", "Flipped (≥ 2 times)"]
+    never = ~right.any(axis=0)
+    assert table.loc["Never learned", [str(d) for d in range(10)]].tolist() == np.bincount(labels[never], minlength=10).tolist()
+    assert table.loc["Never learned", "total"] == never.sum()
+    late = right.any(axis=0) & ~right[0]  # learned late with k = 2: wrong after epoch 1, right later
+    assert table.loc["Learned late (epoch ≥ 2)", "total"] == late.sum()
+
+
+def test_never_learned_filter_lists_those_samples_among_them_the_flipped_labels(env):
+    _, recorded, labels = env
+    never = np.flatnonzero(~(recorded.argmax(axis=2) == labels[None, :]).any(axis=0))
+    at = app(PAGE)
+    at.selectbox(key="explore_story").set_value("never learned").run()
+    assert not at.exception
+    assert at.segmented_control(key="explore_show").value == "All"
+    assert _matches(at) == len(never)
+    assert _tiles(at) == sorted(never.tolist())[:24]
+    assert set(FLIPPED) <= set(never.tolist())  # a label the images contradict is never learned in four epochs
+
+
+def test_learned_late_follows_its_epoch(env):
+    _, recorded, labels = env
+    right = recorded.argmax(axis=2) == labels[None, :]
+    first = np.where(right.any(axis=0), right.argmax(axis=0) + 1, 0)
+    at = app(PAGE)
+    at.selectbox(key="explore_story").set_value("learned late").run()
+    at.number_input(key="explore_story_k").set_value(1).run()
+    assert not at.exception
+    assert _matches(at) == int((first >= 1).sum())  # k = 1: every sample ever right
+    assert "Learned late (epoch ≥ 1)" in _counts(at).index
+
+
+def test_cartography_selection_fills_the_gallery(env):
+    at = app(PAGE)
+    figures = plotly_figures(at)
+    (cartography,) = [f for f in figures if f["layout"]["title"]["text"] == "Dataset cartography"]
+    shown = np.concatenate([_values(trace["customdata"]).reshape(-1) for trace in cartography["data"]])
+    assert sorted(shown.tolist()) == list(range(200))  # every test image once
+    points = [{"customdata": [i], "point_index": 0, "curve_number": 0} for i in (7, 60, 123)]
+    at.session_state["explore_cartography"] = {"selection": {"points": points, "point_indices": [], "box": [], "lasso": []}}
+    at.run()
+    assert not at.exception
+    assert _matches(at) == 3 and _tiles(at) == [7, 60, 123]
+
+
+def test_a_samples_detail_shows_its_probabilities_over_the_epochs(env):
+    _, recorded, labels = env
+    at = app(PAGE)
+    first = _tiles(at)[0]
+    next(b for b in at.button if b.label == f"#{first}").click().run()
+    assert not at.exception
+    (curve,) = [f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "This sample through training"]
+    given = curve["data"][0]
+    assert _values(given["x"]).tolist() == list(range(1, EPOCHS + 1))
+    assert np.allclose(_values(given["y"]), recorded[:, first, labels[first]])
+
+
+def test_a_run_without_the_file_and_the_train_split_open_without_dynamics(env, tmp_path, monkeypatch):
+    run, _, _ = env
+    old = tmp_path / "old-runs" / run.id
+    shutil.copytree(run.path, old)
+    (old / dynamics.FILE_NAME).unlink()
+    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(old.parent))
+    at = app(PAGE)
+    assert not at.exception
+    assert "No training story" in texts(at.caption)
+    assert "Training dynamics" not in texts(at.subheader)
+    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(run.path.parent))
+    at = app(PAGE)
+    at.segmented_control(key="explore_split").set_value("train").run()
+    assert not at.exception and "No training story" in texts(at.caption)

@@ -1,0 +1,91 @@
+"""Shareable Explore links driven by AppTest: a fresh session opening a link gets that view; bad values get the default."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mnist_core import analysis
+from tests.app_support import APP, texts, train_tiny
+from tests.trained import FLIPPED, make_data
+
+PAGE = "pages/explore.py"
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("links")
+    data_dir = make_data(folder / "data", flipped=FLIPPED)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MNIST_LAB_RUNS_DIR", str(folder / "runs"))
+        run = train_tiny(data_dir, "linked", epochs=3)
+    return data_dir, folder / "runs", run
+
+
+@pytest.fixture
+def env(trained_run, tmp_path, monkeypatch):
+    """The bundled model (the picker's default) and one finished run with dynamics."""
+    data_dir, runs, run = trained_run
+    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs))
+    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    analysis.clear_memory()
+    yield run
+    analysis.clear_memory()
+
+
+def open_link(**params: str) -> AppTest:
+    """A fresh session whose first Explore run carries these query parameters."""
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params = dict(params)
+    at.switch_page(PAGE).run()
+    return at
+
+
+def test_a_link_selects_its_model_opens_its_sample_and_restores_filters(env):
+    run = env
+    at = open_link(model=run.id, split="test", sample="17", compare="bundled", story="never-learned", show="all")
+    assert not at.exception
+    assert not at.warning, texts(at.warning)
+    assert at.selectbox(key="model_key").value == f"run:{run.id}"
+    assert "Sample #17 of the test split" in texts(at.subheader)
+    assert at.selectbox(key="explore_compare").value == "bundled"
+    assert at.selectbox(key="explore_story").value == "never learned"
+    assert at.segmented_control(key="explore_show").value == "All"
+    # The address bar keeps describing the view.
+    assert at.query_params["model"] == run.id and at.query_params["sample"] == "17"
+    assert at.query_params["story"] == "never-learned" and at.query_params["compare"] == "bundled"
+
+
+def test_the_address_bar_follows_what_is_opened(env):
+    at = open_link()
+    assert not at.exception
+    assert at.query_params.get("model") == "bundled" and "sample" not in at.query_params
+    first = next(b for b in at.button if b.label.startswith("#"))
+    first.click().run()
+    assert at.query_params["sample"] == first.label[1:]
+    at.selectbox(key="explore_true").set_value(3).run()
+    assert at.query_params["true"] == "3"
+
+
+@pytest.mark.parametrize(
+    "params, says",
+    [
+        ({"model": "20990101-000000-deleted"}, "model '20990101-000000-deleted' is not available"),
+        ({"model": "../../etc/passwd"}, "is not available"),
+        ({"sample": "99999"}, "not an index of this split (0 to 199)"),
+        ({"sample": "-3"}, "not an index of this split"),
+        ({"sample": "seven"}, "not an index of this split"),
+        ({"split": "validation"}, "split='validation' is not one of test, train"),
+        ({"true": "12"}, "true='12' is not one of"),
+        ({"compare": "nothing"}, "comparison model 'nothing' is not available"),
+        ({"story": "sometimes", "cell": "<script>"}, "story='sometimes' is not one of"),
+    ],
+)
+def test_bad_values_give_a_message_and_the_default(env, params, says):
+    at = open_link(**params)
+    assert not at.exception
+    assert says in texts(at.warning)
+    assert at.selectbox(key="model_key").value == "bundled"
+    assert not any(s.value.startswith("Sample #") for s in at.subheader)
+    assert at.segmented_control(key="explore_split").value == "test"
