@@ -226,3 +226,53 @@ def embedding_figure(
     legend = dict(title="true digit", orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top")
     layout = _layout(title, "component 1", "component 2", hovermode="closest", height=460, dragmode="lasso", legend=legend)
     return go.Figure(traces, layout)
+
+
+ROBUSTNESS_COLORS = {
+    "rotation": "#1f77b4",
+    "shift": "#ff7f0e",
+    "scale": "#2ca02c",
+    "noise": "#d62728",
+    "blur": "#9467bd",
+    "thickness": "#8c564b",
+    "occlusion": "#7f7f7f",
+}
+
+
+def robustness_figure(report: Mapping, title: str = "Robustness") -> go.Figure:
+    """Test accuracy under each corruption (bars grouped by kind, one per severity) with the clean accuracy as a dashed line.
+
+    The accuracy axis always runs from 0 to 100%, so two models' figures side by side compare at a glance.
+    """
+    kinds, severities, accuracies, colors = [], [], [], []
+    for kind, rows in report["corruptions"].items():
+        for row in rows:
+            kinds.append(kind)
+            severities.append(f"{row['severity']:g}")
+            accuracies.append(float(row["accuracy"]))
+            colors.append(ROBUSTNESS_COLORS.get(kind, TRAIN_COLOR))
+    bars = go.Bar(
+        x=[kinds, severities],
+        y=accuracies,
+        marker=dict(color=colors),
+        text=[f"{a:.0%}" for a in accuracies],
+        textposition="outside",
+        textfont=dict(size=9),
+        hovertemplate="%{x}: %{y:.2%}<extra></extra>",
+        name="corrupted",
+    )
+    clean = float(report["clean"])
+    line = dict(type="line", xref="paper", x0=0, x1=1, y0=clean, y1=clean, line=dict(color="black", dash="dash", width=1))
+    note = dict(xref="paper", x=1, y=clean, yanchor="bottom", xanchor="right", text=f"clean {clean:.2%}", showarrow=False)
+    layout = _layout(
+        title,
+        "corruption and severity",
+        "test accuracy",
+        yaxis=dict(range=[0, 1.1], tickformat=".0%"),
+        hovermode="closest",
+        showlegend=False,
+        height=360,
+        shapes=[line],
+        annotations=[note],
+    )
+    return go.Figure(bars, layout)

@@ -72,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     issues.add_argument("--split", choices=SPLITS, default="test")
     issues.add_argument("--top", type=_positive_int, default=20, metavar="K", help="how many suspects to print (default: 20)")
     issues.set_defaults(handler=_label_issues)
+
+    robustness = commands.add_parser(
+        "robustness", help="test accuracy under rotation, shift, scale, noise, blur, thickness, occlusion"
+    )
+    robustness.add_argument("--checkpoint", metavar="PATH", help="checkpoint to use (default: the bundled pretrained model)")
+    robustness.add_argument("--data-dir", help=data_help)
+    robustness.add_argument(
+        "--json", action="store_true", help='print {"clean": a, "corruptions": {kind: [{"severity": s, "accuracy": a}]}}'
+    )
+    robustness.set_defaults(handler=_robustness)
     return parser
 
 
@@ -246,6 +256,16 @@ def _label_issues(args: argparse.Namespace) -> int:
     result = analyze(checkpoint, split)
     issues = find_label_issues(result.probabilities, result.labels, top=args.top)
     print(json.dumps([issue.to_dict() for issue in issues], indent=2))
+    return 0
+
+
+def _robustness(args: argparse.Namespace) -> int:
+    from mnist_core.data import load_split
+    from mnist_core.robustness import format_report, robustness_report
+
+    checkpoint = _checkpoint_or_bundled(args.checkpoint)
+    report = robustness_report(checkpoint, load_split("test", args.data_dir))
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 
