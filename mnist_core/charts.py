@@ -276,3 +276,42 @@ def robustness_figure(report: Mapping, title: str = "Robustness") -> go.Figure:
         annotations=[note],
     )
     return go.Figure(bars, layout)
+
+
+def sweep_figure(
+    kind: str, values: Sequence[float], probabilities: np.ndarray, changes: Sequence[tuple[float, int, int]], current: float
+) -> go.Figure:
+    """Each class's probability along a sweep of one transformation; dotted lines where the prediction changes."""
+    traces = [
+        go.Scatter(
+            x=list(values),
+            y=probabilities[:, digit],
+            mode="lines",
+            name=str(digit),
+            line=dict(color=DIGIT_COLORS[digit], width=2),
+            hovertemplate=f"{digit}: %{{y:.1%}}<extra></extra>",
+        )
+        for digit in range(NUM_CLASSES)
+    ]
+    shapes = [
+        dict(type="line", x0=x, x1=x, y0=0, y1=1, yref="paper", line=dict(color="black", dash="dot", width=1))
+        for x, _, _ in changes
+    ]
+    shapes.append(dict(type="line", x0=current, x1=current, y0=0, y1=1, yref="paper", line=dict(color="#bbbbbb", width=6)))
+    notes = [
+        dict(x=x, y=1.0, yref="paper", text=f"{old}→{new}", showarrow=False, yanchor="bottom", font=dict(size=11))
+        for x, old, new in changes
+    ]
+    legend = dict(title="digit", orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top")
+    layout = _layout(
+        f"Probabilities as {kind} sweeps its range",
+        kind,
+        "probability",
+        yaxis=dict(range=[0, 1.02], tickformat=".0%"),
+        shapes=shapes,
+        annotations=notes,
+        legend=legend,
+        height=300,
+        margin=dict(l=10, r=10, t=60, b=10),
+    )
+    return go.Figure(traces, layout)
