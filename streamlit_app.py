@@ -28,6 +28,7 @@ page = st.navigation(
         st.Page("pages/runs.py", title="Runs", icon=":material/table_chart:"),
         st.Page("pages/explore.py", title="Explore errors", icon=":material/troubleshoot:"),
         st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+        st.Page("pages/robustness.py", title="Robustness", icon=":material/shield:"),
     ]
 )
 

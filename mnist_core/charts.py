@@ -312,3 +312,92 @@ def compare_per_class_figure(per_class: Mapping[str, Mapping[str, float]], a_nam
     yaxis = _accuracy_axis([per_class[d][side] for d in digits for side in ("a", "b")])
     layout = _layout("Accuracy per digit, A against B", "digit", "accuracy", xaxis=_DIGIT_AXIS, yaxis=yaxis, barmode="group")
     return go.Figure(traces, layout)
+
+
+ROBUSTNESS_COLORS = {
+    "rotation": "#1f77b4",
+    "shift": "#ff7f0e",
+    "scale": "#2ca02c",
+    "noise": "#d62728",
+    "blur": "#9467bd",
+    "thickness": "#8c564b",
+    "occlusion": "#7f7f7f",
+}
+
+
+def robustness_figure(report: Mapping, title: str = "Robustness") -> go.Figure:
+    """Test accuracy under each corruption (bars grouped by kind, one per severity) with the clean accuracy as a dashed line.
+
+    The accuracy axis always runs from 0 to 100%, so two models' figures side by side compare at a glance.
+    """
+    kinds, severities, accuracies, colors = [], [], [], []
+    for kind, rows in report["corruptions"].items():
+        for row in rows:
+            kinds.append(kind)
+            severities.append(f"{row['severity']:g}")
+            accuracies.append(float(row["accuracy"]))
+            colors.append(ROBUSTNESS_COLORS.get(kind, TRAIN_COLOR))
+    bars = go.Bar(
+        x=[kinds, severities],
+        y=accuracies,
+        marker=dict(color=colors),
+        text=[f"{a:.0%}" for a in accuracies],
+        textposition="outside",
+        textfont=dict(size=9),
+        hovertemplate="%{x}: %{y:.2%}<extra></extra>",
+        name="corrupted",
+    )
+    clean = float(report["clean"])
+    line = dict(type="line", xref="paper", x0=0, x1=1, y0=clean, y1=clean, line=dict(color="black", dash="dash", width=1))
+    note = dict(xref="paper", x=1, y=clean, yanchor="bottom", xanchor="right", text=f"clean {clean:.2%}", showarrow=False)
+    layout = _layout(
+        title,
+        "corruption and severity",
+        "test accuracy",
+        yaxis=dict(range=[0, 1.1], tickformat=".0%"),
+        hovermode="closest",
+        showlegend=False,
+        height=360,
+        shapes=[line],
+        annotations=[note],
+    )
+    return go.Figure(bars, layout)
+
+
+def sweep_figure(
+    kind: str, values: Sequence[float], probabilities: np.ndarray, changes: Sequence[tuple[float, int, int]], current: float
+) -> go.Figure:
+    """Each class's probability along a sweep of one transformation; dotted lines where the prediction changes."""
+    traces = [
+        go.Scatter(
+            x=list(values),
+            y=probabilities[:, digit],
+            mode="lines",
+            name=str(digit),
+            line=dict(color=DIGIT_COLORS[digit], width=2),
+            hovertemplate=f"{digit}: %{{y:.1%}}<extra></extra>",
+        )
+        for digit in range(NUM_CLASSES)
+    ]
+    shapes = [
+        dict(type="line", x0=x, x1=x, y0=0, y1=1, yref="paper", line=dict(color="black", dash="dot", width=1))
+        for x, _, _ in changes
+    ]
+    shapes.append(dict(type="line", x0=current, x1=current, y0=0, y1=1, yref="paper", line=dict(color="#bbbbbb", width=6)))
+    notes = [
+        dict(x=x, y=1.0, yref="paper", text=f"{old}→{new}", showarrow=False, yanchor="bottom", font=dict(size=11))
+        for x, old, new in changes
+    ]
+    legend = dict(title="digit", orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top")
+    layout = _layout(
+        f"Probabilities as {kind} sweeps its range",
+        kind,
+        "probability",
+        yaxis=dict(range=[0, 1.02], tickformat=".0%"),
+        shapes=shapes,
+        annotations=notes,
+        legend=legend,
+        height=300,
+        margin=dict(l=10, r=10, t=60, b=10),
+    )
+    return go.Figure(traces, layout)

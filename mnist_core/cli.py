@@ -94,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--data-dir", help=data_help)
     compare.add_argument("--split", choices=SPLITS, default="test")
     compare.set_defaults(handler=_compare)
+    robustness = commands.add_parser(
+        "robustness", help="test accuracy under rotation, shift, scale, noise, blur, thickness, occlusion"
+    )
+    robustness.add_argument("--checkpoint", metavar="PATH", help="checkpoint to use (default: the bundled pretrained model)")
+    robustness.add_argument("--data-dir", help=data_help)
+    robustness.add_argument(
+        "--json", action="store_true", help='print {"clean": a, "corruptions": {kind: [{"severity": s, "accuracy": a}]}}'
+    )
+    robustness.set_defaults(handler=_robustness)
     return parser
 
 
@@ -327,6 +336,15 @@ def _compare(args: argparse.Namespace) -> int:
     comparison = Comparison(analyze(a, split), analyze(b, split))
     output = {"a": str(a.path), "b": str(b.path), "split": args.split, "n": len(split), **comparison.to_dict()}
     print(json.dumps(output, indent=2))
+
+
+def _robustness(args: argparse.Namespace) -> int:
+    from mnist_core.data import load_split
+    from mnist_core.robustness import format_report, robustness_report
+
+    checkpoint = _checkpoint_or_bundled(args.checkpoint)
+    report = robustness_report(checkpoint, load_split("test", args.data_dir))
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 

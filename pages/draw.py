@@ -16,7 +16,7 @@ from mnist_core.checkpoint import Checkpoint  # noqa: E402
 from mnist_core.errors import BlankImageError, ImageError  # noqa: E402
 from mnist_core.preprocess import CONFIDENCE_THRESHOLD, UPLOAD_TYPES, Preprocessed, predict, preprocess  # noqa: E402
 from mnist_core.saliency import SALIENCY_METHOD, saliency, saliency_overlay  # noqa: E402
-from ui import messages  # noqa: E402
+from ui import inside, messages  # noqa: E402
 from ui.messages import show_error  # noqa: E402
 from ui.model_picker import current_model  # noqa: E402
 
@@ -112,6 +112,7 @@ def workbench(checkpoint: Checkpoint) -> None:
         stages = digit.stages()
         for column, (caption, picture) in zip(st.columns(len(stages)), stages.items()):
             column.image(picture, caption=caption)
+        inside.panel(checkpoint, digit.pixels, key="draw_inside")
 
 
 st.title("Draw a digit")

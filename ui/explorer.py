@@ -12,6 +12,7 @@ from mnist_core.analysis import Analysis
 from mnist_core.charts import class_probability_figure, embedding_figure
 from mnist_core.data import Split
 from mnist_core.saliency import SALIENCY_METHOD, saliency, saliency_overlay
+from ui import inside
 from ui.selection import cell_from_selection, indices_from_points
 
 TRUE, PRED, SHOW, SORT, PAGE = "explore_true", "explore_pred", "explore_show", "explore_sort", "explore_page"
@@ -163,6 +164,7 @@ def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: 
         st.caption(f"Labelled {digit} ({role} class)")
         images = gallery.pixels(bank_split, near)
         st.image([gallery.enlarge(image, 2) for image in images], caption=[f"#{i}" for i in near])
+    inside.panel(checkpoint, pixels, key="explore_inside", compact=True)
 
 
 def selected_sample(n: int) -> int | None:

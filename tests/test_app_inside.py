@@ -1,0 +1,80 @@
+"""The "Inside the model" panel and the Robustness page, driven by AppTest."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mnist_core import robustness
+from tests.app_support import app
+
+
+def _panel_script():
+    import streamlit as st
+
+    from mnist_core.preprocess import preprocess
+    from mnist_core.pretrained import load_pretrained
+    from mnist_core.testing.drawing import canvas_rgba
+    from ui import inside
+
+    @st.cache_resource
+    def bundled():
+        return load_pretrained()
+
+    inside.panel(bundled(), preprocess(canvas_rgba(7)).pixels, key="t")
+
+
+def _prediction(at: AppTest) -> str:
+    (line,) = [m.value for m in at.markdown if m.value.startswith("**Prediction:")]
+    return line
+
+
+@pytest.fixture
+def panel() -> AppTest:
+    return AppTest.from_function(_panel_script, default_timeout=60).run()
+
+
+def test_sliders_update_the_prediction_and_reset_restores_it(panel):
+    assert not panel.exception
+    assert _prediction(panel).startswith("**Prediction: 7**")
+    panel.slider(key="t_rotation").set_value(60.0).run()
+    assert not _prediction(panel).startswith("**Prediction: 7**")  # the bundled model reads a 7 turned 60° as a 4
+    panel.button(key="t_reset").click().run()
+    assert panel.slider(key="t_rotation").value == 0.0
+    assert _prediction(panel).startswith("**Prediction: 7**")
+    for name, value in (("noise", 0.3), ("scale", 0.5), ("shift_x", 6.0), ("stroke", 2.0)):
+        panel.slider(key=f"t_{name}").set_value(value).run()
+    panel.toggle(key="t_erase").set_value(True).run()
+    assert not panel.exception and _prediction(panel).startswith("**Prediction: ")
+
+
+def test_each_view_renders_and_names_its_method(panel):
+    captions = lambda: " ".join(c for image in panel.image for c in image.captions) + " ".join(c.value for c in panel.caption)  # noqa: E731
+    assert "conv1: 32 feature maps" in captions() and "conv2: 64 feature maps" in captions()
+    panel.slider(key="t_conv1_map").set_value(5).run()
+    assert "conv1 filter 5 (3x3)" in captions()
+    panel.segmented_control(key="t_view").set_value("Sweep").run()
+    assert "The answer changes at" in captions() and "(7→" in captions()  # turned far enough, the 7 is read otherwise
+    panel.segmented_control(key="t_view").set_value("Occlusion vs gradients").run()
+    assert "Method: occlusion" in captions() and "Method: integrated gradients" in captions()
+    panel.segmented_control(key="t_view").set_value("Make it a …").run()
+    panel.selectbox(key="t_target").set_value(3).run()
+    panel.button(key="t_nudge_go").click().run()
+    assert any("makes the model say 3" in s.value for s in panel.success)
+    assert not panel.exception
+
+
+def test_robustness_page_computes_on_demand_then_shows_the_cached_chart(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tiny_data))
+    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(robustness, "_memory", {})
+    monkeypatch.setattr(robustness, "SEVERITIES", {"rotation": (15.0, 30.0, 45.0), "noise": (0.1, 0.2, 0.4)})
+    at = app("pages/robustness.py")
+    assert not at.exception
+    assert not at.get("plotly_chart")
+    at.button(key="robustness_main_compute").click().run()
+    assert not at.exception and len(at.get("plotly_chart")) == 1
+    assert any(c.value.startswith("Clean test accuracy") for c in at.caption)
+    again = app("pages/robustness.py")  # a new session: the report comes from the cache, no button
+    assert len(again.get("plotly_chart")) == 1 and not [b for b in again.button if b.key == "robustness_main_compute"]
