@@ -20,7 +20,7 @@ from mnist_core.runs import ACTIVE, Run
 
 TABLE_COLUMNS = (
     "id", "name", "status", "preset", "epochs", "batch_size", "lr", "optimizer", "schedule", "augment",
-    "train_images", "best_test_acc", "final_test_acc", "duration_s", "started_at", "error",
+    "train_images", "best_test_acc", "final_test_acc", "duration_s", "started_at", "error", "kind",
 )  # fmt: skip
 
 
@@ -137,6 +137,10 @@ def run_row(run: Run) -> dict[str, Any]:
     row["best_test_acc"] = max(accuracies) if accuracies else None
     row["final_test_acc"] = progress.get("test_acc", accuracies[-1] if accuracies else None)
     row["duration_s"] = progress.get("elapsed_s")
+    row["kind"] = run.kind
+    if row["kind"] == "audit":  # an audit's unit of progress is the fold; its accuracies are not a model's
+        row["epochs"] = f"{progress.get('folds_done', 0)}/{progress.get('folds', '?')} folds"
+        row["best_test_acc"] = row["final_test_acc"] = None
     row["started_at"] = _parse_time(progress.get("started_at") or progress.get("queued_at"))
     return row
 
