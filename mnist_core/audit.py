@@ -224,3 +224,19 @@ def run_audit(
 def _part(split: Split, indices: np.ndarray, name: str) -> Split:
     index = torch.from_numpy(np.asarray(indices, dtype=np.int64))
     return Split(name, split.images[index], split.labels[index], f"{split.checksum}:{name}")
+
+
+def plant_label_errors(labels: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labels with `count` randomly chosen ones changed to another digit, the changed positions): errors whose
+    truth is known, to measure an audit with (bench/audit_speed.py)."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels).copy()
+    chosen = np.sort(rng.choice(len(labels), count, replace=False))
+    labels[chosen] = (labels[chosen] + rng.integers(1, NUM_CLASSES, count)) % NUM_CLASSES
+    return labels, chosen
+
+
+def with_labels(split: Split, labels: np.ndarray) -> Split:
+    """The same images under other labels (planted errors, or a cleaned set)."""
+    tensor = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    return Split(split.name, split.images, tensor, f"{split.checksum}:relabelled")
