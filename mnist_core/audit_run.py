@@ -181,3 +181,49 @@ def load_audit(run: Run) -> AuditData:
     if np.isnan(data.train_probabilities).any() or len(data.fold_test_probabilities) == 0:
         raise RunError(f"The audit {run.path.name} is incomplete ({ARRAYS_NAME} lacks folds); run the audit again.")
     return data
+
+
+def finished_audits(store) -> list[Run]:
+    """The store's finished audits, newest first."""
+    return [run for run in store.list() if run.kind == KIND_AUDIT and run.status() == "finished"]
+
+
+def fold_probabilities(models: list[Checkpoint], image) -> np.ndarray:
+    """Each fold model's probabilities (K, 10) for one image (1, 1, 28, 28): milliseconds, so computed on demand."""
+    from mnist_core.evaluate import predict_logits
+
+    rows = [predict_logits(checkpoint.model, image).softmax(dim=1)[0].numpy() for checkpoint in models]
+    return np.stack(rows)
+
+
+@dataclass(frozen=True)
+class AuditBars:
+    """An audit's progress.json as three bars: folds, epochs of the current fold, batches of the current epoch."""
+
+    fold: tuple[float, str]
+    epoch: tuple[float, str]
+    batch: tuple[float, str]
+
+
+def audit_bars(progress: dict) -> AuditBars:
+    """The bars' fractions and texts; robust to a queued run's sparse progress."""
+
+    def whole(key: str) -> int:
+        value = progress.get(key)
+        return max(int(value), 0) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+    folds, fold = whole("folds"), whole("fold")
+    epochs, epoch = whole("epochs"), whole("epoch")
+    batches, batch = whole("batches"), whole("batch")
+    in_epoch = min(batch / batches, 1.0) if batches else 0.0
+    in_fold = min(((epoch - 1) + in_epoch) / epochs, 1.0) if epochs and epoch else 0.0
+    overall = min(((fold - 1) + in_fold) / folds, 1.0) if folds and fold else 0.0
+    if progress.get("status") == "finished":
+        overall = in_fold = in_epoch = 1.0
+    if progress.get("status") == "queued":
+        return AuditBars((0.0, "Queued: starting the audit and loading MNIST…"), (0.0, "Epoch –"), (0.0, "Batch –"))
+    return AuditBars(
+        (overall, f"Fold {fold} of {folds}" if fold else f"Fold – of {folds or '–'}"),
+        (in_fold, f"Epoch {epoch} of {epochs}" if epoch else "Epoch –"),
+        (in_epoch, f"Batch {batch} of {batches}" if batches else "Batch –"),
+    )

@@ -10,6 +10,7 @@ from mnist_core import gallery  # noqa: E402
 from mnist_core.analysis import analyze, is_cached, prefetch  # noqa: E402
 from mnist_core.data import load_split  # noqa: E402
 from mnist_core.label_issues import confident_mask, find_label_issues  # noqa: E402
+from ui import audit as audit_ui  # noqa: E402
 from ui import explorer as ui  # noqa: E402
 from ui.errors import show_error  # noqa: E402
 from ui.model_picker import current_model  # noqa: E402
@@ -109,3 +110,5 @@ with detail_column:
         with st.spinner("Computing training-set features for nearest neighbours (once per model)…"):
             bank = analyze(checkpoint, bank_split)
         ui.detail(checkpoint, split, result, bank_split, bank, index)
+
+audit_ui.review(split_name)
