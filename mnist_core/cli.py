@@ -26,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their flags."""
-    from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULES
+    from mnist_core.config import CLEANINGS, OPTIMIZERS, PRESETS, SCHEDULES
     from mnist_core.data import DATA_DIR_ENV, SPLITS
     from mnist_core.model import DEVICES
 
@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, help="CPU threads (default: one per physical core)")
     train.add_argument("--out", metavar="RUN_DIR", help="run directory to write (default: a new folder under the runs folder)")
     train.add_argument("--name", help="name for the new run folder when --out is not given")
+    train.add_argument("--audit", metavar="AUDIT_ID", help="the label audit whose verdicts --clean applies (recorded)")
+    train.add_argument("--clean", choices=CLEANINGS, help="leave out (drop) or relabel the training samples listed")
+    train.add_argument("--changed-indices", type=_int_list, metavar="I,J,...", help="training indices to drop or relabel")
+    train.add_argument("--changed-labels", type=_int_list, metavar="L,M,...", help="their new labels (with --clean relabel)")
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a split; prints JSON")
@@ -98,6 +102,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
 def config_from_args(args: argparse.Namespace):
     """The TrainConfig the flags describe: the preset, with each given flag overriding it."""
     from mnist_core.config import TrainConfig
@@ -105,7 +116,8 @@ def config_from_args(args: argparse.Namespace):
     overrides = {
         key: getattr(args, key)
         for key in ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "train_subset", "device", "threads")
-        if getattr(args, key) is not None
+        + ("audit", "clean", "changed_indices", "changed_labels")
+        if getattr(args, key, None) is not None
     }
     return TrainConfig.from_preset(args.preset, **overrides)
 
@@ -128,6 +140,7 @@ def _claim_run_dir(args: argparse.Namespace, config):
 def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from mnist_core.cleaning import cleaned_split
     from mnist_core.data import load_split
     from mnist_core.limits import check_config
     from mnist_core.recorder import RunRecorder
@@ -147,7 +160,7 @@ def _train(args: argparse.Namespace) -> int:
     print(f"run: {run.path}", flush=True)
     recorder = None
     try:
-        train_split = load_split("train", args.data_dir)
+        train_split = cleaned_split(load_split("train", args.data_dir), config)
         test_split = load_split("test", args.data_dir)
         recorder = RunRecorder(run, config, train_split)
         recorder.start()

@@ -15,10 +15,11 @@ from mnist_core.audit_run import (
     fold_probabilities,
     load_audit,
 )
+from mnist_core.cleaning import cleaning_from_verdicts
 from mnist_core.config import PRESETS, TrainConfig
 from mnist_core.data import load_split, resolve_data_dir
 from mnist_core.errors import ConfigError, MnistLabError, RunError
-from mnist_core.launch import start_audit
+from mnist_core.launch import start_audit, start_run
 from mnist_core.limits import fit_config, public_message
 from mnist_core.runs import Run, RunStore
 from mnist_core.verdicts import VERDICTS, load_verdicts, set_verdict, verdicts_csv
@@ -26,6 +27,8 @@ from ui import explorer
 from ui.errors import show_error
 
 PROBLEM = "audit_problem"  # message of the last refused start
+RETRAIN_PROBLEM = "audit_retrain_problem"
+TRAIN_STARTED = "train_run_id"  # the Train page's own key for the run this session started last
 STARTED = "audit_started"  # the audit this session started last
 CHOSEN, SPLIT, SAMPLE = "audit_run", "audit_split", "audit_sample"
 SHOWN = 24  # suspects shown per split, as Explore's own list
@@ -70,6 +73,44 @@ def audit_form() -> None:
             )
             st.form_submit_button("Audit the labels", icon=":material/fact_check:", on_click=_start)
         if problem := st.session_state.get(PROBLEM):
+            st.error(problem, icon=":material/error:")
+    retrain_form()
+
+
+def _retrain() -> None:
+    """Retrain callback: the chosen audit's "label wrong" verdicts become a cleaned TrainConfig, started as a new run."""
+    st.session_state[RETRAIN_PROBLEM] = None
+    try:
+        audit = RunStore().get(st.session_state[_field("retrain_audit")])
+        cleaning = cleaning_from_verdicts(audit, st.session_state[_field("retrain_mode")])
+        config = TrainConfig.from_preset(st.session_state[_field("retrain_preset")], **cleaning)
+        run = start_run(config, data_dir=resolve_data_dir(), name=f"cleaned-{cleaning['clean']}")
+    except (ConfigError, RunError) as exc:
+        st.session_state[RETRAIN_PROBLEM] = public_message(exc)
+        return
+    st.session_state[TRAIN_STARTED] = run.id
+
+
+def retrain_form() -> None:
+    """Retrain on cleaned labels: a new training run without (or relabelling) the samples an audit's reviewers marked wrong."""
+    audits = finished_audits(RunStore())
+    if not audits:
+        return
+    with st.expander("Retrain on cleaned labels", icon=":material/cleaning_services:"):
+        st.caption(
+            "Trains a new run on the training set minus the samples reviewers marked 'label wrong' in an audit, "
+            "or with those samples relabelled to the audit's suggestion. Its config records the audit and the indices."
+        )
+        with st.form("retrain_form", border=False):
+            a, b, c = st.columns(3)
+            a.selectbox("Audit", [run.id for run in audits], key=_field("retrain_audit"))
+            b.segmented_control(
+                "Marked wrong", ("drop", "relabel"), default="drop", required=True, key=_field("retrain_mode"),
+                format_func={"drop": "leave out", "relabel": "relabel to the suggestion"}.get,
+            )  # fmt: skip
+            c.selectbox("Recipe", tuple(PRESETS), key=_field("retrain_preset"))
+            st.form_submit_button("Train on cleaned labels", icon=":material/play_arrow:", on_click=_retrain)
+        if problem := st.session_state.get(RETRAIN_PROBLEM):
             st.error(problem, icon=":material/error:")
 
 
