@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their flags."""
     from mnist_core import __version__
-    from mnist_core.config import OPTIMIZERS, PRESETS, SCHEDULES
+    from mnist_core.config import CLEANINGS, OPTIMIZERS, PRESETS, SCHEDULES
     from mnist_core.data import DATA_DIR_ENV, SPLITS
     from mnist_core.model import DEVICES
 
@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, help="CPU threads (default: one per physical core)")
     train.add_argument("--out", metavar="RUN_DIR", help="run directory to write (default: a new folder under the runs folder)")
     train.add_argument("--name", help="name for the new run folder when --out is not given")
+    train.add_argument("--audit", metavar="AUDIT_ID", help="the label audit whose verdicts --clean applies (recorded)")
+    train.add_argument("--clean", choices=CLEANINGS, help="leave out (drop) or relabel the training samples listed")
+    train.add_argument("--changed-indices", type=_int_list, metavar="I,J,...", help="training indices to drop or relabel")
+    train.add_argument("--changed-labels", type=_int_list, metavar="L,M,...", help="their new labels (with --clean relabel)")
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a split; prints JSON")
@@ -81,8 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print one JSON list, one entry per image in order")
     predict.set_defaults(handler=_predict)
 
+    audit = commands.add_parser("audit", help="cross-validated label audit of the training set; writes a run directory")
+    audit.add_argument("--data-dir", help=data_help)
+    audit.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds (default: 5)")
+    audit.add_argument("--preset", choices=tuple(PRESETS), default="fast", help="recipe of each fold model (default: fast)")
+    audit.add_argument("--epochs", type=int, metavar="N", help="epochs per fold model (default: the preset's)")
+    audit.add_argument("--seed", type=int, metavar="S", help="seed of the folds and of fold 1's model (default: 0)")
+    audit.add_argument("--train-subset", type=int, metavar="N", help="audit a fixed random N of the 60,000 images")
+    audit.add_argument("--out", metavar="RUN_DIR", help="run directory to write (default: a new folder under the runs folder)")
+    audit.set_defaults(handler=_audit)
+
     issues = commands.add_parser("label-issues", help="rank a split's samples by how likely their label is wrong; prints JSON")
-    issues.add_argument("--checkpoint", metavar="PATH", help="checkpoint to use (default: the bundled pretrained model)")
+    source = issues.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", metavar="PATH", help="checkpoint to use (default: the bundled pretrained model)")
+    source.add_argument("--audit", metavar="RUN_DIR", help="rank with a finished label audit's out-of-sample probabilities")
+    source.add_argument("--runs", nargs="+", metavar="RUN_DIR", help="rank with the mean probabilities of finished runs")
     issues.add_argument("--data-dir", help=data_help)
     issues.add_argument("--split", choices=SPLITS, default="test")
     issues.add_argument("--top", type=_positive_int, default=20, metavar="K", help="how many suspects to print (default: 20)")
@@ -116,6 +133,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
 def config_from_args(args: argparse.Namespace):
     """The TrainConfig the flags describe: the preset, with each given flag overriding it."""
     from mnist_core.config import TrainConfig
@@ -123,7 +147,8 @@ def config_from_args(args: argparse.Namespace):
     overrides = {
         key: getattr(args, key)
         for key in ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "train_subset", "device", "threads")
-        if getattr(args, key) is not None
+        + ("audit", "clean", "changed_indices", "changed_labels")
+        if getattr(args, key, None) is not None
     }
     return TrainConfig.from_preset(args.preset, **overrides)
 
@@ -146,6 +171,7 @@ def _claim_run_dir(args: argparse.Namespace, config):
 def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from mnist_core.cleaning import cleaned_split
     from mnist_core.data import load_split
     from mnist_core.limits import check_config
     from mnist_core.recorder import RunRecorder
@@ -165,7 +191,7 @@ def _train(args: argparse.Namespace) -> int:
     print(f"run: {run.path}", flush=True)
     recorder = None
     try:
-        train_split = load_split("train", args.data_dir)
+        train_split = cleaned_split(load_split("train", args.data_dir), config)
         test_split = load_split("test", args.data_dir)
         recorder = RunRecorder(run, config, train_split)
         recorder.start()
@@ -216,6 +242,82 @@ def _train(args: argparse.Namespace) -> int:
         _fail(run, recorder, config, f"{type(exc).__name__}: {exc}")
         raise
     print(f"{result.status}: {run.checkpoint_path}", flush=True)
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from mnist_core.audit import AuditConfig, run_audit
+    from mnist_core.audit_run import AuditRecorder
+    from mnist_core.config import TrainConfig
+    from mnist_core.data import load_split
+    from mnist_core.limits import check_config
+
+    overrides = {key: getattr(args, key) for key in ("epochs", "seed", "train_subset") if getattr(args, key) is not None}
+    config = AuditConfig(TrainConfig.from_preset(args.preset, **overrides), args.folds)
+    check_config(config.train)  # a hosted server's caps hold for each fold model
+    args.name = "audit"
+    run = _claim_run_dir(args, config)
+    interrupted = False
+
+    def on_signal(signum, frame):  # finish the batch, mark stopped
+        nonlocal interrupted
+        interrupted = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    print(f"run: {run.path}", flush=True)
+    recorder = None
+    try:
+        train_split = load_split("train", args.data_dir)
+        test_split = load_split("test", args.data_dir)
+        recorder = AuditRecorder(run, config, train_split, test_split)
+        recorder.start()
+        bar = None
+
+        def on_batch(progress):
+            nonlocal bar
+            batch = progress.batch
+            if bar is None or batch.batch == 1:
+                if bar is not None:
+                    bar.close()
+                desc = f"fold {progress.fold}/{progress.folds} epoch {batch.epoch}/{batch.epochs}"
+                bar = tqdm(total=batch.batches, desc=desc, unit="batch", leave=False, disable=None)
+            bar.update(1)
+            bar.set_postfix(loss=f"{batch.loss:.3f}", refresh=False)
+            recorder.on_audit_batch(progress)
+
+        def on_fold(fold, result):
+            if bar is not None:
+                bar.close()
+            m = fold.metrics
+            print(
+                f"fold {fold.fold}/{config.folds}  trained on {len(result.indices) - len(fold.held_out)} images"
+                f"  held-out loss {m.test_loss:.4f} acc {m.test_acc:.4f}  {result.seconds:.1f}s so far",
+                flush=True,
+            )
+            recorder.on_fold(fold, result)
+
+        result = run_audit(
+            config,
+            train_split,
+            test_split,
+            on_batch=on_batch,
+            on_fold=on_fold,
+            should_stop=lambda: interrupted or recorder.should_stop(),
+        )
+        if bar is not None:
+            bar.close()
+        recorder.finish_audit(result)
+    except MnistLabError as exc:
+        _fail(run, recorder, config, str(exc))
+        raise
+    except BaseException as exc:
+        _fail(run, recorder, config, f"{type(exc).__name__}: {exc}")
+        raise
+    print(f"{result.status}: {run.path}", flush=True)
     return 0
 
 
@@ -316,12 +418,18 @@ def _predict(args: argparse.Namespace) -> int:
 def _label_issues(args: argparse.Namespace) -> int:
     from mnist_core.analysis import analyze
     from mnist_core.data import load_split
-    from mnist_core.label_issues import find_label_issues
+    from mnist_core.label_issues import ensemble_probabilities, find_label_issues
 
-    checkpoint = _checkpoint_or_bundled(args.checkpoint)
-    split = load_split(args.split, args.data_dir)
-    result = analyze(checkpoint, split)
-    issues = find_label_issues(result.probabilities, result.labels, top=args.top)
+    if args.audit:
+        from mnist_core.audit_run import load_audit
+        from mnist_core.runs import Run
+
+        issues = load_audit(_existing_run(args.audit, Run)).issues(args.split, top=args.top)
+    else:
+        split = load_split(args.split, args.data_dir)
+        checkpoints = [_run_checkpoint(path) for path in args.runs] if args.runs else [_checkpoint_or_bundled(args.checkpoint)]
+        probabilities = ensemble_probabilities([analyze(checkpoint, split).probabilities for checkpoint in checkpoints])
+        issues = find_label_issues(probabilities, split.labels.numpy(), top=args.top)
     print(json.dumps([issue.to_dict() for issue in issues], indent=2))
     return 0
 
@@ -336,6 +444,7 @@ def _compare(args: argparse.Namespace) -> int:
     comparison = Comparison(analyze(a, split), analyze(b, split))
     output = {"a": str(a.path), "b": str(b.path), "split": args.split, "n": len(split), **comparison.to_dict()}
     print(json.dumps(output, indent=2))
+    return 0
 
 
 def _robustness(args: argparse.Namespace) -> int:
@@ -346,6 +455,26 @@ def _robustness(args: argparse.Namespace) -> int:
     report = robustness_report(checkpoint, load_split("test", args.data_dir))
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
+
+
+def _existing_run(path: str, run_class):
+    run = run_class(path)
+    if not run.config_path.is_file():
+        raise RunError(f"{path} is not a run directory (it has no config.json).")
+    return run
+
+
+def _run_checkpoint(path: str):
+    """The model of a finished (or stopped) training run, for an ensemble."""
+    from mnist_core.checkpoint import load_checkpoint
+    from mnist_core.runs import KIND_TRAIN, Run
+
+    run = _existing_run(path, Run)
+    if run.kind != KIND_TRAIN:
+        raise RunError(f"{path} is a label audit, not a training run: use --audit {path}.")
+    if run.status() not in ("finished", "stopped") or not run.has_checkpoint():
+        raise RunError(f"The run {run.id} is {run.status()} and has no model yet; wait for it to finish.")
+    return load_checkpoint(run.checkpoint_path)
 
 
 def _checkpoint_or_bundled(path: str | None):

@@ -17,6 +17,7 @@ from mnist_core.model import DEVICES
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "onecycle")
+CLEANINGS = ("drop", "relabel")
 MAX_EPOCHS = 200
 MAX_BATCH_SIZE = 8192
 MAX_LR = 10.0
@@ -37,8 +38,16 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     preset: str | None = field(default=None, compare=False)
+    # Training on cleaned labels (mnist_core/cleaning.py): the label audit whose verdicts chose the samples,
+    # whether they are left out ("drop") or given the audit's suggestion ("relabel"), their training indices,
+    # and for "relabel" their new labels, in the same order.
+    audit: str | None = None
+    clean: str | None = None
+    changed_indices: tuple[int, ...] = ()
+    changed_labels: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        self._check_cleaning()
         _check_int("epochs", self.epochs, 1, MAX_EPOCHS)
         _check_int("batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr):
@@ -57,6 +66,30 @@ class TrainConfig:
             _check_int("threads", self.threads, 1, 256)
         if self.preset is not None:
             _check_choice("preset", self.preset, tuple(PRESETS))
+
+    def _check_cleaning(self) -> None:
+        for name in ("changed_indices", "changed_labels"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                object.__setattr__(self, name, tuple(value))  # JSON gives lists; the config keeps hashable tuples
+            else:
+                raise ConfigError(name, f"must be a list of whole numbers, got {value!r}.")
+            for item in getattr(self, name):
+                _check_int(name, item, 0, None)
+        if self.clean is None:
+            if self.changed_indices or self.changed_labels:
+                raise ConfigError("clean", "must be drop or relabel when changed_indices are given.")
+            return
+        _check_choice("clean", self.clean, CLEANINGS)
+        if not isinstance(self.audit, str) or not self.audit:
+            raise ConfigError("audit", "must name the label audit whose verdicts clean the labels.")
+        if not self.changed_indices or len(set(self.changed_indices)) != len(self.changed_indices):
+            raise ConfigError("changed_indices", "must list each changed training index once (at least one).")
+        expected = len(self.changed_indices) if self.clean == "relabel" else 0
+        if len(self.changed_labels) != expected:
+            raise ConfigError("changed_labels", f"must hold {expected} label(s) for clean={self.clean}.")
+        if any(label > 9 for label in self.changed_labels):
+            raise ConfigError("changed_labels", "must be digits 0-9.")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -86,7 +119,10 @@ class TrainConfig:
             if key == "preset" or value is None:
                 continue
             flag = "--" + key.replace("_", "-")
-            if isinstance(value, bool):
+            if isinstance(value, tuple):
+                if value:
+                    args += [flag, ",".join(str(v) for v in value)]
+            elif isinstance(value, bool):
                 args.append(flag if value else "--no-" + key.replace("_", "-"))
             else:
                 args += [flag, str(value)]

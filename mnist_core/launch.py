@@ -54,6 +54,23 @@ def start_run(
 ) -> Run:
     """Create a queued run and start its trainer process; refuses when the concurrency limit is reached."""
     check_config(config)
+    return _launch("train", config, config.to_args(), store, data_dir, name, max_runs)
+
+
+def start_audit(
+    config,
+    store: RunStore | None = None,
+    data_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+    max_runs: int | None = None,
+) -> Run:
+    """Create a queued label audit (an AuditConfig) and start its process; it counts as one run against the limit."""
+    check_config(config.train)
+    return _launch("audit", config, config.to_args(), store, data_dir, name or "audit", max_runs)
+
+
+def _launch(command_name: str, config, args: list[str], store, data_dir, name, max_runs) -> Run:
+    """Under the store lock, check the limit and create the run; then start `python -m mnist_core COMMAND` for it."""
     store = store or RunStore()
     limit = max_runs if max_runs is not None else max_concurrent_runs()
     try:
@@ -70,8 +87,8 @@ def start_run(
         raise RunError(f"Cannot write to the runs folder ({exc.strerror}); check that it exists and is writable.") from exc
 
     command = [
-        sys.executable, "-m", "mnist_core", "train",
-        *config.to_args(),
+        sys.executable, "-m", "mnist_core", command_name,
+        *args,
         "--data-dir", str(resolve_data_dir(data_dir).resolve()),
         "--out", str(run.path.resolve()),
     ]  # fmt: skip

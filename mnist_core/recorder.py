@@ -17,7 +17,7 @@ from mnist_core.config import TrainConfig
 from mnist_core.data import Split
 from mnist_core.files import write_json_atomic, write_text_atomic
 from mnist_core.model import MnistCNN
-from mnist_core.runs import Run, _now, initialize, mark_failed
+from mnist_core.runs import Run, _now, config_values, initialize, mark_failed
 from mnist_core.train import METRIC_COLUMNS, BatchProgress, EpochMetrics, TrainResult
 
 # progress.json is rewritten at most this often (the issue asks for at least once a second).
@@ -42,7 +42,7 @@ class RunRecorder:
         if not self.run.config_path.is_file():
             initialize(self.run, self.config)
         else:
-            write_json_atomic(self.run.config_path, self.config.to_dict())
+            write_json_atomic(self.run.config_path, config_values(self.config))
         self.run.metrics_path.unlink(missing_ok=True)
         self.dynamics_path.unlink(missing_ok=True)
         me = psutil.Process(os.getpid())

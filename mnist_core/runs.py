@@ -39,6 +39,9 @@ ACTIVE = ("queued", "running")
 STATUSES = ACTIVE + ("finished", "stopped", "failed")
 # A run queued this long without a trainer process is reported as failed.
 QUEUE_TIMEOUT_S = 120.0
+# What a run is, recorded as config.json's "kind": a training run, or a label audit (mnist_core/audit.py).
+KIND_TRAIN, KIND_AUDIT = "train", "audit"
+KINDS = (KIND_TRAIN, KIND_AUDIT)
 NAME_MAX = 48
 _NAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{NAME_MAX - 1}}}$")
 # A stored run's id: "<stamp>-<name>[-N]" from the store, or any plain folder name given to `train --out`.
@@ -133,14 +136,45 @@ class Run:
     def stop_path(self) -> Path:
         return self.path / "STOP"
 
-    def config(self) -> TrainConfig:
-        """The run's TrainConfig, validated like any other (a hand-edited file gets no exemption)."""
+    def _config_values(self) -> dict[str, Any]:
         try:
             values = json.loads(self.config_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise RunError(f"Run {self.id}: config.json is missing or not valid JSON.") from exc
+        if not isinstance(values, dict):
+            raise RunError(f"Run {self.id}: config.json is invalid (not a JSON object).")
+        return values
+
+    @property
+    def kind(self) -> str:
+        """What the run is: config.json's "kind", "train" or "audit" (runs written before kinds existed train)."""
         try:
+            kind = self._config_values().get("kind", KIND_TRAIN)
+        except RunError:
+            return KIND_TRAIN
+        return kind if kind in KINDS else KIND_TRAIN
+
+    def config(self) -> TrainConfig:
+        """The run's TrainConfig (an audit's: the recipe of each fold model), validated like any other."""
+        values = self._config_values()
+        try:
+            if values.get("kind") == KIND_AUDIT:
+                from mnist_core.audit import AuditConfig
+
+                return AuditConfig.from_dict(values).train
+            values.pop("kind", None)
             return TrainConfig.from_dict(values)
+        except (ConfigError, TypeError) as exc:
+            raise RunError(f"Run {self.id}: config.json is invalid ({exc}).") from exc
+
+    def audit_config(self):
+        """An audit run's AuditConfig (folds and fold recipe); RunError for a training run."""
+        from mnist_core.audit import AuditConfig
+
+        if self.kind != KIND_AUDIT:
+            raise RunError(f"Run {self.id} is a training run, not a label audit.")
+        try:
+            return AuditConfig.from_dict(self._config_values())
         except (ConfigError, TypeError) as exc:
             raise RunError(f"Run {self.id}: config.json is invalid ({exc}).") from exc
 
@@ -173,17 +207,6 @@ class Run:
 
     def status(self) -> str:
         return self.progress().get("status", "failed")
-
-    def kind(self) -> str:
-        """What the run does: "train" (the default, and every run older than kinds) or another kind its files name."""
-        for path in (self.progress_path, self.config_path):
-            try:
-                kind = json.loads(path.read_text(encoding="utf-8")).get("kind")
-            except (OSError, json.JSONDecodeError, AttributeError):
-                continue
-            if isinstance(kind, str) and kind:
-                return kind
-        return "train"
 
     def is_active(self) -> bool:
         return self.status() in ACTIVE
@@ -230,9 +253,9 @@ class RunStore:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = resolve_runs_dir(root)
 
-    def create(self, config: TrainConfig, name: str | None = None) -> Run:
-        """A new queued run directory with its config.json; the id is a timestamp plus a safe name."""
-        name = validate_name(name) if name else (config.preset or "custom")
+    def create(self, config, name: str | None = None) -> Run:
+        """A new queued run directory with its config.json (TrainConfig or AuditConfig); the id is a timestamp plus a safe name."""
+        name = validate_name(name) if name else (getattr(config, "preset", None) or getattr(config, "kind", None) or "custom")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             stamp = datetime.now().strftime(_STAMP)
@@ -283,10 +306,15 @@ class RunStore:
         shutil.rmtree(run.path)
 
 
-def initialize(run: Run, config: TrainConfig) -> None:
-    """Write a fresh run's config.json and a queued progress.json."""
+def config_values(config) -> dict[str, Any]:
+    """config.json of a run: the config's fields and its kind (a TrainConfig is a "train" run)."""
+    return {"kind": KIND_TRAIN, **config.to_dict()}
+
+
+def initialize(run: Run, config) -> None:
+    """Write a fresh run's config.json (a TrainConfig or an AuditConfig) and a queued progress.json."""
     run.path.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run.config_path, config.to_dict())
+    write_json_atomic(run.config_path, config_values(config))
     write_json_atomic(
         run.progress_path,
         {"status": "queued", "queued_at": _now(), "queued_at_unix": time.time(), "epochs": config.epochs},

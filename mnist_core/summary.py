@@ -116,7 +116,7 @@ def run_row(run: Run) -> dict[str, Any]:
     progress = run.progress()
     metrics = run.metrics()
     row: dict[str, Any] = dict.fromkeys(TABLE_COLUMNS)
-    row.update(id=run.id, name=run.name, kind=run.kind(), status=progress.get("status", "failed"), error=progress.get("error"))
+    row.update(id=run.id, name=run.name, status=progress.get("status", "failed"), error=progress.get("error"))
     try:
         config = run.config()
     except RunError as exc:
@@ -139,6 +139,10 @@ def run_row(run: Run) -> dict[str, Any]:
     row["best_test_acc"] = max(accuracies) if accuracies else None
     row["final_test_acc"] = progress.get("test_acc", accuracies[-1] if accuracies else None)
     row["duration_s"] = progress.get("elapsed_s")
+    row["kind"] = run.kind
+    if row["kind"] == "audit":  # an audit's unit of progress is the fold; its accuracies are not a model's
+        row["epochs"] = f"{progress.get('folds_done', 0)}/{progress.get('folds', '?')} folds"
+        row["best_test_acc"] = row["final_test_acc"] = None
     row["started_at"] = _parse_time(progress.get("started_at") or progress.get("queued_at"))
     return row
 

@@ -9,7 +9,8 @@ run_inside_entry_script()  # first: see ui/entry.py
 from mnist_core import gallery  # noqa: E402
 from mnist_core.analysis import analyze, is_cached, prefetch  # noqa: E402
 from mnist_core.data import load_split  # noqa: E402
-from mnist_core.label_issues import find_label_issues  # noqa: E402
+from mnist_core.label_issues import confident_mask, find_label_issues  # noqa: E402
+from ui import audit as audit_ui  # noqa: E402
 from ui import compare as compare_ui  # noqa: E402
 from ui import dynamics as story_ui  # noqa: E402
 from ui import explorer as ui  # noqa: E402
@@ -42,14 +43,15 @@ if split_name != "train":
     prefetch(checkpoint, "train")  # the nearest-neighbour bank, ready by the time a sample is opened
 evaluation = result.evaluation
 summary = evaluation.summary()
-issues = find_label_issues(result.probabilities, result.labels)
+issues = find_label_issues(result.probabilities, result.labels, top=ISSUES_SHOWN)
+flagged = int(confident_mask(result.probabilities, result.labels).sum())
 story = story_ui.current(split_name, result)
 
 a, b, c, d = st.columns(4)
 a.metric("Accuracy", f"{summary['accuracy']:.2%}")
 b.metric("Mean loss", f"{summary['loss']:.4f}")
 c.metric("Errors", f"{summary['errors']:,} of {summary['n']:,}")
-d.metric("Suspected label errors", f"{len(issues):,}")
+d.metric("Suspected label errors", f"{flagged:,}")
 with st.expander("Precision, recall and F1 per digit"):
     st.dataframe(
         gallery.per_class_table(result),
@@ -104,12 +106,12 @@ with gallery_column:
         ui.open_sample(ui.tiles(split, on_page, [gallery.caption(result, i) for i in on_page], key="gallery"))
     else:
         st.markdown(
-            f"**{len(issues):,} samples** whose given label the model confidently contradicts "
-            "(per-class thresholds, as in confident learning), most suspect first. "
+            f"The {len(issues):,} samples whose given label the model most contradicts, most suspect first; "
+            f"**{flagged:,}** of all {len(result):,} pass confident learning's per-class thresholds (marked ✓). "
             "Captions read given → suggested (score = p(suggested) − p(given))."
         )
-        top = issues[:ISSUES_SHOWN]
-        captions = [f"{i.given} → {i.suggested} ({i.score:.2f})" for i in top]
+        top = issues
+        captions = [f"{i.given} → {i.suggested} ({i.score:.2f})" + (" ✓" if i.confident else "") for i in top]
         ui.open_sample(ui.tiles(split, [i.index for i in top], captions, key="issue"))
 
 links.remember()  # the address bar now links to this view
@@ -124,3 +126,5 @@ with detail_column:
             bank = analyze(checkpoint, bank_split)
         story_ui.curve(story, index)
         ui.detail(checkpoint, split, result, bank_split, bank, index)
+
+audit_ui.review(split_name)

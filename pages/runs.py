@@ -49,6 +49,7 @@ st.dataframe(
     hide_index=True,
     column_order=[
         "id",
+        "kind",
         "status",
         "final_test_acc",
         "best_test_acc",
@@ -67,6 +68,7 @@ st.dataframe(
     column_config={
         "id": st.column_config.TextColumn("Run", help="Start time and name: the run's folder under the runs folder."),
         "status": "Status",
+        "kind": st.column_config.TextColumn("Kind", help="train: a training run; audit: a label audit (folds)"),
         "preset": "Preset",
         "epochs": st.column_config.TextColumn("Epochs", help="Completed / planned"),
         "batch_size": st.column_config.NumberColumn("Batch"),

@@ -19,6 +19,7 @@ from mnist_core.launch import max_concurrent_runs, start_run  # noqa: E402
 from mnist_core.limits import current_limits, fit_config  # noqa: E402
 from mnist_core.model import DEVICES  # noqa: E402
 from mnist_core.runs import Run, RunStore, validate_name  # noqa: E402
+from ui import audit as audit_ui  # noqa: E402
 from ui import messages  # noqa: E402
 from ui.model_picker import MODEL_KEY  # noqa: E402
 
@@ -140,6 +141,9 @@ def charts_of(run: Run, rows: list[dict], epochs: int) -> None:
 
 def run_panel(run: Run) -> None:
     """Everything about one run: bars and figures while it trains, its outcome once it ended, and its curves."""
+    if run.kind == "audit":
+        audit_ui.audit_panel(run)
+        return
     progress = run.progress()
     live = summary.live_progress(progress)
     rows = run.metrics()
@@ -232,3 +236,4 @@ else:
         st.divider()
         st.caption("Latest run")
         run_panel(run)
+audit_ui.audit_form()

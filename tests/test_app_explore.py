@@ -153,7 +153,7 @@ def test_suspected_label_errors_lists_the_flipped_labels_first(explore_env):
     at.segmented_control(key="explore_view").set_value("Suspected label errors").run()
     assert not at.exception
     assert set(_tile_buttons(at)[: len(FLIPPED)]) == set(FLIPPED)
-    assert all(re.fullmatch(r"\d → \d \(\d\.\d\d\)", c) for c in _captions(at))
+    assert all(re.fullmatch(r"\d → \d \(-?\d\.\d\d\)( ✓)?", c) for c in _captions(at))
 
 
 def test_train_split(explore_env):
