@@ -24,7 +24,7 @@ from mnist_core.limits import fit_config, public_message
 from mnist_core.runs import Run, RunStore
 from mnist_core.verdicts import VERDICTS, load_verdicts, set_verdict, verdicts_csv
 from ui import explorer
-from ui.errors import show_error
+from ui.messages import show_error
 
 PROBLEM = "audit_problem"  # message of the last refused start
 RETRAIN_PROBLEM = "audit_retrain_problem"
