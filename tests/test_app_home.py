@@ -97,6 +97,7 @@ def test_every_page_in_the_navigation_runs_without_an_exception(tiny_data, monke
         ("pages/runs.py", "Runs"),
         ("pages/explore.py", None),
         ("pages/draw.py", None),
+        ("pages/robustness.py", "Robustness"),
         ("pages/home.py", "MNIST Lab"),
     ]:
         at.switch_page(page).run()

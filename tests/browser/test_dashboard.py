@@ -24,7 +24,7 @@ TRAIN_IMAGES = 2000
 EPOCHS = 100  # never reached: the test stops the run once it has seen it train
 BATCH = 32
 RUN_TIMEOUT_S = 600  # a bound for a stuck run, not a pace: on a shared 2-core machine the first epochs took minutes
-PAGES = ["Home", "Train", "Runs", "Explore errors", "Draw"]
+PAGES = ["Home", "Train", "Runs", "Explore errors", "Draw", "Robustness"]
 
 
 @pytest.fixture
