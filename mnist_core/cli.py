@@ -1,4 +1,4 @@
-"""The command line: `python -m mnist_core {train,evaluate,predict,label-issues,compare} ...`.
+"""The command line: `python -m mnist_core {train,evaluate,predict,label-issues,compare,analyze} ...`.
 
 A user's mistake (bad flag, missing data, bad checkpoint) prints one line on
 stderr and exits with code 2; anything else is a bug and keeps its traceback.
@@ -79,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--data-dir", help=data_help)
     compare.add_argument("--split", choices=SPLITS, default="test")
     compare.set_defaults(handler=_compare)
+
+    analyze = commands.add_parser(
+        "analyze", help="probabilities, features and a 2-D map of a split, written to a folder; prints JSON"
+    )
+    analyze.add_argument("--checkpoint", metavar="PATH|RUN_DIR|bundled", default="bundled", help="the model (default: bundled)")
+    analyze.add_argument("--data-dir", help=data_help)
+    analyze.add_argument("--split", choices=SPLITS, default="test")
+    analyze.add_argument("--out", metavar="DIR", required=True, help="folder for probabilities.npy, features.npy, map.npy")
+    analyze.set_defaults(handler=_analyze)
     return parser
 
 
@@ -266,6 +275,22 @@ def _compare(args: argparse.Namespace) -> int:
     comparison = Comparison(analyze(a, split), analyze(b, split))
     output = {"a": str(a.path), "b": str(b.path), "split": args.split, "n": len(split), **comparison.to_dict()}
     print(json.dumps(output, indent=2))
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from mnist_core.compare import resolve_model
+    from mnist_core.data import load_split
+    from mnist_core.maps import write_analysis
+    from mnist_core.train import default_threads
+
+    checkpoint = resolve_model(args.checkpoint)
+    split = load_split(args.split, args.data_dir)
+    try:
+        summary = write_analysis(args.out, checkpoint.model, split.images, split.labels, args.split, threads=default_threads())
+    except OSError as exc:
+        raise RunError(f"Cannot write to {args.out} ({exc.strerror}); choose a writable --out folder.") from exc
+    print(json.dumps(summary, indent=2))
     return 0
 
 
