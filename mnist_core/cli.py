@@ -134,7 +134,7 @@ def _train(args: argparse.Namespace) -> int:
     from mnist_core.data import load_split
     from mnist_core.limits import check_config
     from mnist_core.recorder import RunRecorder
-    from mnist_core.train import train
+    from mnist_core.train import default_threads, train
 
     config = check_config(config_from_args(args))  # a hosted server's caps hold for its command line too
     run = _claim_run_dir(args, config)
@@ -193,6 +193,8 @@ def _train(args: argparse.Namespace) -> int:
         )
         if bar is not None:
             bar.close()
+        print("analysing the test split for Explore (probabilities, features, 2-D map)", flush=True)
+        recorder.analyse(result.model, test_split, threads=config.threads or default_threads())
         recorder.finish(result)
     except MnistLabError as exc:
         _fail(run, recorder, config, str(exc))

@@ -7,7 +7,7 @@ t-SNE (bench/map_quality.py). t-SNE takes tens of seconds, so a trainer (at the 
 
     probabilities.npy   (N, 10) float32  softmax of the model on the split
     features.npy        (N, 128) float32 penultimate layer
-    map.npy             (N, 2) float32   the 2-D map (t-SNE; PCA where openTSNE is not installed)
+    map.npy             (N, 2) float32   the 2-D map (t-SNE; PCA below 1,000 points or without openTSNE)
     analysis.json       n, accuracy, map_method, seconds, split
 
 A page reads the map with `read_map`; where there is none it shows PCA at once and says so.
@@ -26,6 +26,9 @@ from mnist_core.files import write_atomic, write_json_atomic
 
 PROBABILITIES_FILE, FEATURES_FILE, MAP_FILE, SUMMARY_FILE = "probabilities.npy", "features.npy", "map.npy", "analysis.json"
 TSNE, PCA = "t-SNE", "PCA"
+# Below this many points PCA's map is readable and instant, while t-SNE's fixed cost (seconds) would dominate
+# a short run's end; t-SNE also needs several times its perplexity (30) in points.
+TSNE_MIN_POINTS = 1000
 
 
 def tsne_2d(features: np.ndarray, threads: int = 1, seed: int = 0) -> np.ndarray:
@@ -38,7 +41,7 @@ def tsne_2d(features: np.ndarray, threads: int = 1, seed: int = 0) -> np.ndarray
 
 def compute_map(features: np.ndarray, threads: int = 1) -> tuple[np.ndarray, str]:
     """The best map this installation can make: t-SNE, else PCA; returns (points, method)."""
-    if len(features) < 100:  # t-SNE needs several times its perplexity in points; PCA is the honest answer below that
+    if len(features) < TSNE_MIN_POINTS:
         return pca_2d(features), PCA
     try:
         return tsne_2d(features, threads=threads), TSNE

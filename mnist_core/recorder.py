@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from mnist_core import dynamics
+from mnist_core import dynamics, maps
 from mnist_core.checkpoint import build_meta, save_checkpoint
 from mnist_core.config import TrainConfig
 from mnist_core.data import Split
@@ -98,6 +98,21 @@ class RunRecorder:
         write_text_atomic(self.run.metrics_path, buffer.getvalue())
         self._save(model, metrics, partial=False)
         self._state.update(test_acc=metrics.test_acc, best_test_acc=max(r["test_acc"] for r in self._rows))
+        self._write_progress()
+
+    def analyse(self, model: MnistCNN, test_split: Split, threads: int = 1) -> None:
+        """End of run, finished or stopped: what Explore needs (probabilities, features, 2-D map) into the run folder.
+
+        progress.json says so while it runs (step "analysing"); a failure to write it leaves Explore on PCA, not a failed run.
+        """
+        self._state.update(step="analysing")
+        self._write_progress()
+        try:
+            summary = maps.write_analysis(self.run.path, model, test_split.images, test_split.labels, "test", threads=threads)
+            self._state.update(analysis_s=summary["seconds"], map_method=summary["map_method"])
+        except OSError as exc:
+            self._state.update(analysis_error=f"The end-of-run analysis could not be written ({exc.strerror}).")
+        self._state.pop("step", None)
         self._write_progress()
 
     def finish(self, result: TrainResult) -> None:

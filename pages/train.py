@@ -146,6 +146,8 @@ def run_panel(run: Run) -> None:
     if live.active:
         st.progress(live.overall, text=live.overall_text)
         st.progress(live.in_epoch, text=live.in_epoch_text)
+        if progress.get("step") == "analysing":
+            st.info("Training done: computing the 2-D map and the analysis Explore needs.", icon=":material/scatter_plot:")
         figures = st.columns([1, 1, 1, 1])
         figures[0].metric("Samples/s", f"{live.samples_per_s:,.0f}" if live.samples_per_s else "–")
         figures[1].metric("Elapsed", summary.format_duration(live.elapsed_s))

@@ -14,7 +14,7 @@ from mnist_core.embedding import pca_2d
 from mnist_core.testing import synthetic_digits, write_idx
 
 
-def _clusters(n: int = 150, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _clusters(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Three well separated blobs in 16 dimensions."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % 3
@@ -25,7 +25,7 @@ def _clusters(n: int = 150, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_tsne_map_separates_clusters():
     features, labels = _clusters()
     points, method = maps.compute_map(features)
-    assert method == maps.TSNE and points.shape == (150, 2) and points.dtype == np.float32
+    assert method == maps.TSNE and points.shape == (1000, 2) and points.dtype == np.float32
     assert maps.knn_accuracy(points, labels) > 0.95
 
 
@@ -44,7 +44,7 @@ def test_without_opentsne_the_map_falls_back_to_pca(monkeypatch):
 
 
 def test_too_few_points_for_tsne_get_pca():
-    features, _ = _clusters(n=30)
+    features, _ = _clusters(n=maps.TSNE_MIN_POINTS - 1)
     assert maps.compute_map(features)[1] == maps.PCA
 
 
@@ -60,7 +60,7 @@ def test_read_map_refuses_missing_wrong_sized_and_broken_files(tmp_path):
 
 
 def test_analyze_command_writes_the_three_arrays_and_prints_json(tmp_path, capsys):
-    # 60 test images: below t-SNE's minimum, so this checks the files and the output, not t-SNE's speed.
+    # 60 test images: below t-SNE's minimum (1,000), so this checks the files and the output, not t-SNE's speed.
     tiny_data = tmp_path / "data"
     write_idx(tiny_data / "MNIST" / "raw", "train", *synthetic_digits(60, seed=1))
     write_idx(tiny_data / "MNIST" / "raw", "test", *synthetic_digits(60, seed=2))
