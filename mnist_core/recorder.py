@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from mnist_core import dynamics, maps
+from mnist_core import dynamics, maps, steps
 from mnist_core.checkpoint import build_meta, save_checkpoint
 from mnist_core.config import TrainConfig
 from mnist_core.data import Split
@@ -36,6 +36,8 @@ class RunRecorder:
         self._last_write = 0.0
         self._state: dict[str, Any] = {}
         self._dynamics: list = []  # one float16 (N, 10) array per completed epoch
+        self._steps = steps.StepWindow()
+        self._step_rows: list[dict[str, float]] = []
 
     def start(self) -> None:
         """Claim the run: config.json from this process's config, status running with this pid."""
@@ -45,6 +47,7 @@ class RunRecorder:
             write_json_atomic(self.run.config_path, self.config.to_dict())
         self.run.metrics_path.unlink(missing_ok=True)
         self.dynamics_path.unlink(missing_ok=True)
+        (self.run.path / steps.FILE_NAME).unlink(missing_ok=True)
         me = psutil.Process(os.getpid())
         self._state = {
             "status": "running",
@@ -81,6 +84,10 @@ class RunRecorder:
             eta_s=round(progress.eta_s, 1),
             loss=round(progress.loss, 5),
         )
+        row = self._steps.add(progress.epoch, progress.batch, progress.batches, progress.loss, progress.accuracy)
+        if row is not None:
+            self._step_rows.append(row)
+            steps.write(self.run.path / steps.FILE_NAME, self._step_rows)
         if time.monotonic() - self._last_write >= PROGRESS_INTERVAL_S or progress.batch == progress.batches:
             self._write_progress()
 

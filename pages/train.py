@@ -19,6 +19,7 @@ from mnist_core.launch import max_concurrent_runs, start_run  # noqa: E402
 from mnist_core.limits import current_limits, fit_config, public_message  # noqa: E402
 from mnist_core.model import DEVICES  # noqa: E402
 from mnist_core.runs import Run, RunStore, validate_name  # noqa: E402
+from ui import steps as steps_ui  # noqa: E402
 from ui.model_picker import MODEL_KEY  # noqa: E402
 
 FIELDS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "train_subset", "device", "threads")
@@ -184,6 +185,7 @@ def run_panel(run: Run) -> None:
                 "Use this model", icon=":material/check:", on_click=_use_model, args=(run.id,), key=f"use_{run.id}",
                 help="Select it in the sidebar's model picker for the other pages.",
             )  # fmt: skip
+    steps_ui.live_curves(run, rows, live.epochs)
     charts_of(run, rows, live.epochs)
 
 

@@ -85,6 +85,7 @@ def assert_consistent(run: Run) -> dict:
             "features.npy",
             "map.npy",
             "analysis.json",
+            "steps.csv",
         } or (path.name.startswith(".") and path.name.endswith(".tmp")), path.name
     return progress
 
