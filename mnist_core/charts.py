@@ -401,3 +401,34 @@ def sweep_figure(
         margin=dict(l=10, r=10, t=60, b=10),
     )
     return go.Figure(traces, layout)
+
+
+def step_curves_figure(steps: Rows, rows: Rows, metric: str, epochs: int | None = None) -> go.Figure:
+    """Training `metric` ("loss" or "acc") every few dozen batches, raw (faint) and smoothed, with the per-epoch
+    test points on the same axes; x is the position in epochs (2.5 = half way through epoch 3)."""
+    if metric not in ("loss", "acc"):
+        raise ValueError(f"metric must be 'loss' or 'acc', got {metric!r}")
+    from mnist_core.steps import smooth
+
+    x = [row["epoch"] for row in steps]
+    raw = [row[metric] for row in steps]
+    traces = [
+        go.Scatter(x=x, y=raw, name="train (raw)", mode="lines", line=dict(color=TRAIN_COLOR, width=1), opacity=0.3),
+        go.Scatter(x=x, y=smooth(raw), name="train (smoothed)", mode="lines", line=dict(color=TRAIN_COLOR, width=2)),
+        go.Scatter(
+            x=[row["epoch"] for row in rows],
+            y=[row[f"test_{metric}"] for row in rows],
+            name="test (end of epoch)",
+            mode="markers",
+            marker=dict(color=TEST_COLOR, size=9),
+        ),
+    ]
+    xaxis = dict(
+        range=[0, max(epochs or 0, max(x, default=0), len(rows))], tick0=0, dtick=max(1, (epochs or len(rows) or 1) // 10)
+    )
+    if metric == "acc":
+        title, y_title = "Accuracy during training", "accuracy"
+        yaxis = _accuracy_axis(raw + [row["test_acc"] for row in rows])
+    else:
+        title, y_title, yaxis = "Loss during training", "cross-entropy", None
+    return go.Figure(traces, _layout(title, "epoch", y_title, xaxis=xaxis, yaxis=yaxis))

@@ -120,6 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help='print {"clean": a, "corruptions": {kind: [{"severity": s, "accuracy": a}]}}'
     )
     robustness.set_defaults(handler=_robustness)
+
+    analyze = commands.add_parser(
+        "analyze", help="probabilities, features and a 2-D map of a split, written to a folder; prints JSON"
+    )
+    analyze.add_argument("--checkpoint", metavar="PATH|RUN_DIR|bundled", default="bundled", help="the model (default: bundled)")
+    analyze.add_argument("--data-dir", help=data_help)
+    analyze.add_argument("--split", choices=SPLITS, default="test")
+    analyze.add_argument("--out", metavar="DIR", required=True, help="folder for probabilities.npy, features.npy, map.npy")
+    analyze.set_defaults(handler=_analyze)
     return parser
 
 
@@ -175,7 +184,7 @@ def _train(args: argparse.Namespace) -> int:
     from mnist_core.data import load_split
     from mnist_core.limits import check_config
     from mnist_core.recorder import RunRecorder
-    from mnist_core.train import train
+    from mnist_core.train import default_threads, train
 
     config = check_config(config_from_args(args))  # a hosted server's caps hold for its command line too
     run = _claim_run_dir(args, config)
@@ -234,6 +243,8 @@ def _train(args: argparse.Namespace) -> int:
         )
         if bar is not None:
             bar.close()
+        print("analysing the test split for Explore (probabilities, features, 2-D map)", flush=True)
+        recorder.analyse(result.model, test_split, threads=config.threads or default_threads())
         recorder.finish(result)
     except MnistLabError as exc:
         _fail(run, recorder, config, str(exc))
@@ -475,6 +486,22 @@ def _run_checkpoint(path: str):
     if run.status() not in ("finished", "stopped") or not run.has_checkpoint():
         raise RunError(f"The run {run.id} is {run.status()} and has no model yet; wait for it to finish.")
     return load_checkpoint(run.checkpoint_path)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from mnist_core.compare import resolve_model
+    from mnist_core.data import load_split
+    from mnist_core.maps import write_analysis
+    from mnist_core.train import default_threads
+
+    checkpoint = resolve_model(args.checkpoint)
+    split = load_split(args.split, args.data_dir)
+    try:
+        summary = write_analysis(args.out, checkpoint.model, split.images, split.labels, args.split, threads=default_threads())
+    except OSError as exc:
+        raise RunError(f"Cannot write to {args.out} ({exc.strerror}); choose a writable --out folder.") from exc
+    print(json.dumps(summary, indent=2))
+    return 0
 
 
 def _checkpoint_or_bundled(path: str | None):

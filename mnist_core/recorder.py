@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from mnist_core import dynamics
+from mnist_core import dynamics, maps, steps
 from mnist_core.checkpoint import build_meta, save_checkpoint
 from mnist_core.config import TrainConfig
 from mnist_core.data import Split
@@ -36,6 +36,8 @@ class RunRecorder:
         self._last_write = 0.0
         self._state: dict[str, Any] = {}
         self._dynamics: list = []  # one float16 (N, 10) array per completed epoch
+        self._steps = steps.StepWindow()
+        self._step_rows: list[dict[str, float]] = []
 
     def start(self) -> None:
         """Claim the run: config.json from this process's config, status running with this pid."""
@@ -45,6 +47,7 @@ class RunRecorder:
             write_json_atomic(self.run.config_path, config_values(self.config))
         self.run.metrics_path.unlink(missing_ok=True)
         self.dynamics_path.unlink(missing_ok=True)
+        (self.run.path / steps.FILE_NAME).unlink(missing_ok=True)
         me = psutil.Process(os.getpid())
         self._state = {
             "status": "running",
@@ -81,6 +84,10 @@ class RunRecorder:
             eta_s=round(progress.eta_s, 1),
             loss=round(progress.loss, 5),
         )
+        row = self._steps.add(progress.epoch, progress.batch, progress.batches, progress.loss, progress.accuracy)
+        if row is not None:
+            self._step_rows.append(row)
+            steps.write(self.run.path / steps.FILE_NAME, self._step_rows)
         if time.monotonic() - self._last_write >= PROGRESS_INTERVAL_S or progress.batch == progress.batches:
             self._write_progress()
 
@@ -98,6 +105,21 @@ class RunRecorder:
         write_text_atomic(self.run.metrics_path, buffer.getvalue())
         self._save(model, metrics, partial=False)
         self._state.update(test_acc=metrics.test_acc, best_test_acc=max(r["test_acc"] for r in self._rows))
+        self._write_progress()
+
+    def analyse(self, model: MnistCNN, test_split: Split, threads: int = 1) -> None:
+        """End of run, finished or stopped: what Explore needs (probabilities, features, 2-D map) into the run folder.
+
+        progress.json says so while it runs (step "analysing"); a failure to write it leaves Explore on PCA, not a failed run.
+        """
+        self._state.update(step="analysing")
+        self._write_progress()
+        try:
+            summary = maps.write_analysis(self.run.path, model, test_split.images, test_split.labels, "test", threads=threads)
+            self._state.update(analysis_s=summary["seconds"], map_method=summary["map_method"])
+        except OSError as exc:
+            self._state.update(analysis_error=f"The end-of-run analysis could not be written ({exc.strerror}).")
+        self._state.pop("step", None)
         self._write_progress()
 
     def finish(self, result: TrainResult) -> None:

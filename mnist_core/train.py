@@ -39,6 +39,7 @@ class BatchProgress:
     elapsed_s: float
     eta_s: float
     loss: float
+    accuracy: float = math.nan  # of this batch, on its training images
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,8 @@ def train(
                 if schedule is not None:
                     schedule.step()
                 loss_sum += loss.detach() * len(y)
-                correct += (logits.argmax(1) == y).sum()
+                hits = (logits.argmax(1) == y).sum()
+                correct += hits
                 seen += len(y)
                 done_batches += 1
                 if on_batch is not None:
@@ -166,6 +168,7 @@ def train(
                             elapsed_s=elapsed,
                             eta_s=elapsed / done_batches * (total_batches - done_batches),
                             loss=loss.item(),
+                            accuracy=hits.item() / len(y),
                         )
                     )
                 if should_stop is not None and should_stop():

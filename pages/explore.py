@@ -15,6 +15,7 @@ from ui import compare as compare_ui  # noqa: E402
 from ui import dynamics as story_ui  # noqa: E402
 from ui import explorer as ui  # noqa: E402
 from ui import links  # noqa: E402
+from ui import maps as maps_ui  # noqa: E402
 from ui.messages import show_error  # noqa: E402
 from ui.model_picker import current_model  # noqa: E402
 
@@ -78,8 +79,11 @@ with matrix_column:
     ui.apply_cell(event["selection"]["cells"])
 with map_column:
     st.subheader("Feature map")
-    chosen = st.plotly_chart(ui.map_figure(result), key="explore_map", on_select="rerun", selection_mode=("box", "lasso"))
-    st.caption("PCA of the penultimate layer, coloured by true digit, errors ringed. Box or lasso points to list them below.")
+    points, method, precomputed = maps_ui.best_map(result)
+    chosen = st.plotly_chart(
+        ui.map_figure(result, points, method), key="explore_map", on_select="rerun", selection_mode=("box", "lasso")
+    )
+    st.caption(maps_ui.caption(method, precomputed))
     ui.apply_map(chosen["selection"]["points"])
 story_ui.cartography(story)
 comparison = compare_ui.section(split, result)

@@ -21,6 +21,7 @@ from mnist_core.model import DEVICES  # noqa: E402
 from mnist_core.runs import Run, RunStore, validate_name  # noqa: E402
 from ui import audit as audit_ui  # noqa: E402
 from ui import messages  # noqa: E402
+from ui import steps as steps_ui  # noqa: E402
 from ui.model_picker import MODEL_KEY  # noqa: E402
 
 FIELDS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "train_subset", "device", "threads")
@@ -151,6 +152,8 @@ def run_panel(run: Run) -> None:
     if live.active:
         st.progress(live.overall, text=live.overall_text)
         st.progress(live.in_epoch, text=live.in_epoch_text)
+        if progress.get("step") == "analysing":
+            st.info("Training done: computing the 2-D map and the analysis Explore needs.", icon=":material/scatter_plot:")
         figures = st.columns([1, 1, 1, 1])
         figures[0].metric("Samples/s", f"{live.samples_per_s:,.0f}" if live.samples_per_s else "–")
         figures[1].metric("Elapsed", summary.format_duration(live.elapsed_s))
@@ -185,6 +188,7 @@ def run_panel(run: Run) -> None:
                 "Use this model", icon=":material/check:", on_click=_use_model, args=(run.id,), key=f"use_{run.id}",
                 help="Select it in the sidebar's model picker for the other pages.",
             )  # fmt: skip
+    steps_ui.live_curves(run, rows, live.epochs)
     charts_of(run, rows, live.epochs)
 
 

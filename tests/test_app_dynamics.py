@@ -144,3 +144,28 @@ def test_a_run_without_the_file_and_the_train_split_open_without_dynamics(env, t
     at = app(PAGE)
     at.segmented_control(key="explore_split").set_value("train").run()
     assert not at.exception and "No training story" in texts(at.caption)
+
+
+def test_the_map_is_the_precomputed_one_when_the_run_has_it_else_pca_and_the_page_says_so(env, tmp_path, monkeypatch):
+    run, _, labels = env
+    bare = tmp_path / "bare-runs" / run.id  # the run without its end-of-run analysis, as an older run has none
+    shutil.copytree(run.path, bare)
+    for name in ("map.npy", "analysis.json"):
+        (bare / name).unlink()
+    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(bare.parent))
+    at = app(PAGE)
+    assert "PCA because no better map was precomputed" in texts(at.caption)
+    mapped = tmp_path / "mapped-runs" / run.id
+    shutil.copytree(bare, mapped)
+    points = np.stack([np.arange(200), -np.arange(200)], axis=1).astype(np.float32)  # recognisable coordinates
+    np.save(mapped / "map.npy", points)
+    (mapped / "analysis.json").write_text('{"split": "test", "map_method": "t-SNE", "n": 200}')
+    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(mapped.parent))
+    at = app(PAGE)
+    assert not at.exception
+    assert "t-SNE of the penultimate layer" in texts(at.caption) and "PCA because" not in texts(at.caption)
+    (feature_map,) = [f for f in plotly_figures(at) if f["layout"]["xaxis"]["title"]["text"] == "component 1"]
+    digit = feature_map["data"][0]  # the points of true digit 0
+    shown = _values(digit["customdata"]).reshape(-1, 2)[:, 0].astype(int)
+    assert set(labels[shown]) == {0}
+    assert _values(digit["x"]).tolist() == points[shown, 0].tolist()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
 
 import numpy as np
 import pytest
+import torch
 
 from mnist_core import dynamics
 from mnist_core.cli import main as cli_main
@@ -161,6 +163,36 @@ def test_the_recorder_rewrites_the_file_with_each_completed_epoch(runs_dir):
         assert (stored.argmax(axis=2) == np.stack(given).argmax(axis=2)).all()
 
 
+def test_the_end_of_run_analysis_is_a_step_of_the_runs_progress(runs_dir, monkeypatch):
+    from mnist_core.model import MnistCNN
+    from mnist_core.recorder import RunRecorder
+
+    class Split:  # what the recorder reads of a split
+        checksum = "0" * 64
+        images = torch.zeros((3, 1, 28, 28), dtype=torch.uint8)
+        labels = torch.zeros(3, dtype=torch.long)
+
+        def __len__(self) -> int:
+            return 3
+
+    config = TrainConfig(epochs=1, device="cpu", threads=1)
+    run = RunStore().create(config, "analysed")
+    recorder = RunRecorder(run, config, Split())
+    recorder.start()
+    seen = {}
+
+    def write_analysis(out_dir, *args, **kwargs):
+        seen.update(json.loads((run.path / "progress.json").read_text()))  # what a reader sees meanwhile
+        return {"n": 3, "accuracy": 1.0, "map_method": "PCA", "seconds": 0.5, "split": "test"}
+
+    monkeypatch.setattr("mnist_core.maps.write_analysis", write_analysis)
+    recorder.analyse(MnistCNN(), Split())
+    assert seen["status"] == "running" and seen["step"] == "analysing"
+    after = json.loads((run.path / "progress.json").read_text())
+    assert "step" not in after
+    assert after["analysis_s"] == 0.5 and after["map_method"] == "PCA"
+
+
 @pytest.mark.integration
 def test_a_training_run_records_every_epoch(tiny_data, runs_dir, monkeypatch):
     monkeypatch.setenv("MNIST_DATA_DIR", str(tiny_data))
@@ -184,6 +216,13 @@ def test_a_training_run_records_every_epoch(tiny_data, runs_dir, monkeypatch):
     # Different weights after each epoch: the slices are the epochs' own, not one copied three times.
     assert not np.array_equal(stored[0], stored[-1])
     assert stored[0].nbytes <= 200_000  # the issue's disk budget per epoch (10,000 test images: exactly 200,000 bytes)
+    # The end-of-run analysis: what Explore needs, in the run folder (PCA: 200 images are below t-SNE's minimum).
+    summary = json.loads((run.path / "analysis.json").read_text())
+    assert summary["n"] == 200 and summary["map_method"] == "PCA" and summary["split"] == "test"
+    assert np.load(run.path / "map.npy").shape == (200, 2)
+    assert np.array_equal(np.load(run.path / "probabilities.npy").argmax(1), stored[-1].argmax(1))
+    progress = run.progress()
+    assert progress["status"] == "finished" and "step" not in progress and progress["analysis_s"] >= 0
 
 
 @pytest.mark.integration

@@ -81,6 +81,11 @@ def assert_consistent(run: Run) -> dict:
             "model.pt",
             "train.log",
             "test_probabilities.npy",
+            "probabilities.npy",
+            "features.npy",
+            "map.npy",
+            "analysis.json",
+            "steps.csv",
         } or (path.name.startswith(".") and path.name.endswith(".tmp")), path.name
     return progress
 

@@ -32,15 +32,16 @@ CONFUSION_COLUMNS = {
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _map_figure(digest: str, split: str, checksum: str, _result: Analysis):
+def _map_figure(digest: str, split: str, checksum: str, method: str, _result: Analysis, _projection: np.ndarray):
     shown = gallery.map_points(_result)
     title = f"{len(shown):,} of {len(_result):,} {split} images"
-    return embedding_figure(_result.projection, _result.labels, _result.predictions, shown, title=title)
+    return embedding_figure(_projection, _result.labels, _result.predictions, shown, title=title)
 
 
-def map_figure(result: Analysis):
-    """The feature-map figure, built once per model and split (building 10,000 points costs more than drawing them)."""
-    return _map_figure(result.digest, result.split, result.data_checksum, result)
+def map_figure(result: Analysis, projection: np.ndarray | None = None, method: str = "PCA"):
+    """The feature-map figure (PCA unless another map is given), built once per model, split and method."""
+    points = result.projection if projection is None else projection
+    return _map_figure(result.digest, result.split, result.data_checksum, method, result, points)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

@@ -1,0 +1,85 @@
+"""The 2-D map: t-SNE where openTSNE is installed, PCA otherwise, the files `analyze` writes, and what Explore draws."""
+
+from __future__ import annotations
+
+import builtins
+import json
+
+import numpy as np
+import pytest
+
+from mnist_core import maps
+from mnist_core.cli import main as cli_main
+from mnist_core.embedding import pca_2d
+from mnist_core.testing import synthetic_digits, write_idx
+
+
+def _clusters(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three well separated blobs in 16 dimensions."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    centres = rng.normal(scale=10, size=(3, 16))
+    return (centres[labels] + rng.normal(size=(n, 16))).astype(np.float32), labels
+
+
+def test_tsne_map_separates_clusters():
+    features, labels = _clusters()
+    points, method = maps.compute_map(features)
+    assert method == maps.TSNE and points.shape == (1000, 2) and points.dtype == np.float32
+    assert maps.knn_accuracy(points, labels) > 0.95
+
+
+def test_without_opentsne_the_map_falls_back_to_pca(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_opentsne(name, *args, **kwargs):
+        if name.startswith("openTSNE"):
+            raise ImportError("No module named 'openTSNE'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_opentsne)
+    features, _ = _clusters()
+    points, method = maps.compute_map(features)
+    assert method == maps.PCA and np.array_equal(points, pca_2d(features))
+
+
+def test_too_few_points_for_tsne_get_pca():
+    features, _ = _clusters(n=maps.TSNE_MIN_POINTS - 1)
+    assert maps.compute_map(features)[1] == maps.PCA
+
+
+def test_read_map_refuses_missing_wrong_sized_and_broken_files(tmp_path):
+    assert maps.read_map(tmp_path, 5) is None
+    np.save(tmp_path / maps.MAP_FILE, np.zeros((5, 2), np.float32))
+    assert maps.read_map(tmp_path, 5).shape == (5, 2)
+    assert maps.read_map(tmp_path, 6) is None
+    np.save(tmp_path / maps.MAP_FILE, np.full((5, 2), np.nan, np.float32))
+    assert maps.read_map(tmp_path, 5) is None
+    (tmp_path / maps.MAP_FILE).write_bytes(b"garbage")
+    assert maps.read_map(tmp_path, 5) is None
+
+
+def test_analyze_command_writes_the_three_arrays_and_prints_json(tmp_path, capsys):
+    # 60 test images: below t-SNE's minimum (1,000), so this checks the files and the output, not t-SNE's speed.
+    tiny_data = tmp_path / "data"
+    write_idx(tiny_data / "MNIST" / "raw", "train", *synthetic_digits(60, seed=1))
+    write_idx(tiny_data / "MNIST" / "raw", "test", *synthetic_digits(60, seed=2))
+    out = tmp_path / "out"
+    assert cli_main(["analyze", "--data-dir", str(tiny_data), "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n"] == 60 and summary["map_method"] == maps.PCA and summary["split"] == "test"
+    assert 0 <= summary["accuracy"] <= 1 and summary["seconds"] > 0
+    probabilities = np.load(out / "probabilities.npy")
+    assert probabilities.shape == (60, 10) and probabilities.dtype == np.float32
+    assert np.load(out / "features.npy").shape == (60, 128) and np.load(out / "features.npy").dtype == np.float32
+    assert np.load(out / "map.npy").shape == (60, 2) and np.load(out / "map.npy").dtype == np.float32
+    from mnist_core.data import load_split
+
+    labels = load_split("test", tiny_data).labels.numpy()
+    assert summary["accuracy"] == pytest.approx((probabilities.argmax(1) == labels).mean())
+    assert json.loads((out / "analysis.json").read_text()) == summary
+
+
+def test_analyze_command_with_a_bad_checkpoint_is_one_line(tmp_path, capsys):
+    assert cli_main(["analyze", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
