@@ -75,8 +75,14 @@ def sliders(key: str, compact: bool = False) -> probes.Transform:
     return probes.Transform(erase=box, **values)
 
 
-def panel(checkpoint, image, key: str, compact: bool = False) -> None:
-    """The whole panel for one digit (uint8 pixels or ink in [0, 1], 28x28) and one model; `compact` for a narrow column."""
+def panel(checkpoint, image, key: str, compact: bool = False, on_request: bool = False) -> None:
+    """The whole panel for one digit (uint8 pixels or ink in [0, 1], 28x28) and one model.
+
+    `compact` lays it out for a narrow column; `on_request` puts it behind a toggle, for pages where
+    most visits do not need it (its model passes then run only when asked for).
+    """
+    if on_request and not st.toggle("Inside the model: layers, what-if, nudge", key=f"{key}_open"):
+        return
     _panel(checkpoint, layers.as_pixels(image)[0, 0].numpy(), key, compact)
 
 
