@@ -2,9 +2,10 @@
 
 For one epsilon the attack is a targeted FGSM step (every pixel moved by epsilon against
 the gradient of the target's loss) followed by a few projected-gradient steps (Madry et al.)
-that stay within epsilon of the original and within the ink range [0, 1]. Whether some
-epsilon works is then found by bisection between 0 and a bound: the answer is the smallest
-epsilon found that works, to within the bisection's tolerance.
+that stay within epsilon of the original and within the ink range [0, 1]. Ten epsilons up to
+a bound are tried in one batch; bisection then narrows the gap below the smallest that works.
+The answer is the smallest epsilon found that works, to within the bisection's tolerance
+(a stronger attack might need less: it is an upper bound on the true smallest epsilon).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from mnist_core.probes import probabilities
 
 MAX_EPSILON = 0.5  # in units of full ink: half the pixel range
 PGD_STEPS = 5
-BISECTIONS = 7  # the bound / 2^7: epsilon to within 0.004, about one grey level in 255
+GRID = 10  # epsilons tried at once in the first batch
+BISECTIONS = 4  # then the gap between two grid points (0.05) is halved 4 times: epsilon to within 0.003
 
 
 @dataclass(frozen=True)
@@ -58,52 +60,66 @@ class Nudge:
         )
 
 
-def attack(model: nn.Module, pixels: torch.Tensor, target: int, epsilon: float, steps: int = PGD_STEPS) -> torch.Tensor:
-    """Targeted FGSM then `steps` projected-gradient steps within L-inf `epsilon` of ink (1, 1, 28, 28); returns the last image."""
+def attack(model: nn.Module, pixels: torch.Tensor, target: int, epsilon, steps: int = PGD_STEPS) -> torch.Tensor:
+    """Targeted FGSM then `steps` projected-gradient steps within L-inf `epsilon` of ink (N, 1, 28, 28); returns the last images.
+
+    `epsilon` is one number or one per image (N,): a batch tries several at the cost of about one.
+    """
     device = next(model.parameters()).device
+    epsilon = torch.as_tensor(epsilon, dtype=torch.float32).reshape(-1, 1, 1, 1)
     labels = torch.full((len(pixels),), int(target), dtype=torch.long, device=device)
     low, high = (pixels - epsilon).clamp(min=0.0), (pixels + epsilon).clamp(max=1.0)
-    step_size = epsilon / 4
     x = pixels.clone()
     with torch.inference_mode(False), torch.enable_grad():
         for step in range(steps + 1):
             x = x.detach().requires_grad_(True)
-            loss = F.cross_entropy(model(model_input(x).to(device)), labels)
+            # Summed, not averaged: each image's gradient is its own (only its sign is used anyway).
+            loss = F.cross_entropy(model(model_input(x).to(device)), labels, reduction="sum")
             (grad,) = torch.autograd.grad(loss, x)
-            size = epsilon if step == 0 else step_size  # the first step is FGSM's
-            x = torch.minimum(torch.maximum(x.detach() - size * grad.sign(), low), high)
+            size = epsilon if step == 0 else epsilon / 4  # the first step is FGSM's
+            x = torch.minimum(torch.maximum(x.detach() - size * grad.cpu().sign(), low), high)
     return x.detach()
 
 
-def _says(model: nn.Module, pixels: torch.Tensor, target: int) -> tuple[bool, np.ndarray]:
-    probs = probabilities(model, pixels)[0]
-    return int(probs.argmax()) == int(target), probs
+def nudge(
+    model: nn.Module,
+    image,
+    target: int,
+    max_epsilon: float = MAX_EPSILON,
+    grid: int = GRID,
+    bisections: int = BISECTIONS,
+) -> Nudge:
+    """Search for the smallest epsilon (up to `max_epsilon`) whose attack makes the model say `target`.
 
-
-def nudge(model: nn.Module, image, target: int, max_epsilon: float = MAX_EPSILON, bisections: int = BISECTIONS) -> Nudge:
-    """Search for the smallest epsilon (up to `max_epsilon`) whose attack makes the model say `target`."""
+    A first batch tries `grid` evenly spaced epsilons up to the bound; bisection then narrows the gap
+    between the largest failing one below the smallest success and that success.
+    """
     if not 0 <= int(target) < 10:
         raise ValueError(f"target must be a class 0-9, got {target}")
     target = int(target)
     pixels = as_pixels(image)
+    original = pixels[0, 0].numpy()
     was_training = model.training
     model.eval()
     try:
-        ok, before = _says(model, pixels, target)
-        original = pixels[0, 0].numpy()
-        if ok:
+        before = probabilities(model, pixels)[0]
+        if int(before.argmax()) == target:
             return Nudge(target, max_epsilon, 0.0, original, original.copy(), before, before)
-        best = attack(model, pixels, target, max_epsilon)
-        ok, after = _says(model, best, target)
-        if not ok:
+        epsilons = np.linspace(max_epsilon / grid, max_epsilon, grid, dtype=np.float32)
+        tried = attack(model, pixels.expand(grid, 1, 28, 28), target, epsilons)
+        probs = probabilities(model, tried)
+        hits = np.flatnonzero(probs.argmax(axis=1) == target)
+        if len(hits) == 0:
             return Nudge(target, max_epsilon, None, original, None, before, None)
-        low, high = 0.0, float(max_epsilon)
+        first = int(hits[0])
+        high, best, after = float(epsilons[first]), tried[first : first + 1], probs[first]
+        low = float(epsilons[first - 1]) if first > 0 else 0.0
         for _ in range(bisections):
             middle = (low + high) / 2
             candidate = attack(model, pixels, target, middle)
-            ok, probs = _says(model, candidate, target)
-            if ok:
-                high, best, after = middle, candidate, probs
+            candidate_probs = probabilities(model, candidate)[0]
+            if int(candidate_probs.argmax()) == target:
+                high, best, after = middle, candidate, candidate_probs
             else:
                 low = middle
     finally:

@@ -325,6 +325,18 @@ ROBUSTNESS_COLORS = {
 }
 
 
+# Each corruption's severities in its own unit; the labels must differ between kinds, or Plotly's two-level axis merges them.
+SEVERITY_LABELS = {
+    "rotation": "{:g}°",
+    "shift": "{:g} px",
+    "scale": "×{:g}",
+    "noise": "sd {:g}",
+    "blur": "σ {:g}",
+    "thickness": "{:+g}",
+    "occlusion": "{0:g}×{0:g}",
+}
+
+
 def robustness_figure(report: Mapping, title: str = "Robustness") -> go.Figure:
     """Test accuracy under each corruption (bars grouped by kind, one per severity) with the clean accuracy as a dashed line.
 
@@ -334,7 +346,7 @@ def robustness_figure(report: Mapping, title: str = "Robustness") -> go.Figure:
     for kind, rows in report["corruptions"].items():
         for row in rows:
             kinds.append(kind)
-            severities.append(f"{row['severity']:g}")
+            severities.append(SEVERITY_LABELS.get(kind, "{:g}").format(row["severity"]))
             accuracies.append(float(row["accuracy"]))
             colors.append(ROBUSTNESS_COLORS.get(kind, TRAIN_COLOR))
     bars = go.Bar(

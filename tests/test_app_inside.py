@@ -78,3 +78,37 @@ def test_robustness_page_computes_on_demand_then_shows_the_cached_chart(tiny_dat
     assert any(c.value.startswith("Clean test accuracy") for c in at.caption)
     again = app("pages/robustness.py")  # a new session: the report comes from the cache, no button
     assert len(again.get("plotly_chart")) == 1 and not [b for b in again.button if b.key == "robustness_main_compute"]
+
+
+@pytest.fixture(scope="module")
+def explore_run(tmp_path_factory):
+    """A finished run on tiny data, trained by the real CLI (once for this module)."""
+    from tests.app_support import train_tiny
+    from tests.trained import make_data
+
+    folder = tmp_path_factory.mktemp("inside")
+    data_dir = make_data(folder / "data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MNIST_LAB_RUNS_DIR", str(folder / "runs"))
+        train_tiny(data_dir, "inside", epochs=2)
+    return data_dir, folder / "runs"
+
+
+def test_explore_sample_detail_opens_the_panel_on_request(explore_run, tmp_path, monkeypatch):
+    data_dir, runs = explore_run
+    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: False)
+    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs))
+    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    at = app("pages/explore.py")
+    at.segmented_control(key="explore_show").set_value("All").run()
+    next(b for b in at.button if b.label.startswith("#")).click().run()
+    assert not at.exception and not [s for s in at.slider if s.key == "explore_inside_rotation"]
+    at.toggle(key="explore_inside_open").set_value(True).run()
+    assert not at.exception
+    captions = lambda: [c for image in at.image for c in image.captions]  # noqa: E731
+    assert "unchanged" in captions() and "conv2: 64 feature maps, 14x14, after ReLU" in captions()
+    at.slider(key="explore_inside_scale").set_value(0.5).run()
+    at.slider(key="explore_inside_rotation").set_value(60.0).run()
+    assert not at.exception and _prediction(at).startswith("**Prediction: ")
+    assert "changed" in captions() and "unchanged" not in captions()

@@ -118,6 +118,13 @@ def test_robustness_figure_has_a_bar_per_severity_and_the_clean_line():
                                              "noise": [{"severity": 0.1, "accuracy": 0.4}]}}  # fmt: skip
     figure = robustness_figure(report, title="bundled")
     (bars,) = figure.data
-    assert [list(level) for level in bars.x] == [["rotation", "rotation", "noise"], ["15", "30", "0.1"]]
+    assert [list(level) for level in bars.x] == [["rotation", "rotation", "noise"], ["15°", "30°", "sd 0.1"]]
     assert list(bars.y) == [0.9, 0.6, 0.4]
     assert figure.layout.shapes[0].y0 == 0.98 and list(figure.layout.yaxis.range) == [0, 1.1]
+
+
+def test_every_severity_has_its_own_axis_label():
+    # Plotly's two-level axis merges equal labels across kinds and then misorders the bars.
+    report = {"clean": 0.99, "corruptions": {k: [{"severity": s, "accuracy": 0.5} for s in v] for k, v in robustness.SEVERITIES.items()}}  # fmt: skip
+    labels = list(robustness_figure(report).data[0].x[1])
+    assert len(labels) == len(set(labels)) == sum(map(len, robustness.SEVERITIES.values()))

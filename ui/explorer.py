@@ -165,7 +165,7 @@ def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: 
         st.caption(f"Labelled {digit} ({role} class)")
         images = gallery.pixels(bank_split, near)
         st.image([gallery.enlarge(image, 2) for image in images], caption=[f"#{i}" for i in near])
-    inside.panel(checkpoint, pixels, key="explore_inside", compact=True)
+    inside.panel(checkpoint, pixels, key="explore_inside", compact=True, on_request=True)
 
 
 def selected_sample(n: int) -> int | None:

@@ -17,14 +17,14 @@ from mnist_core.adversarial import MAX_EPSILON, nudge, perturbation_image
 from mnist_core.charts import class_probability_figure, sweep_figure
 from mnist_core.saliency import SALIENCY_METHOD, saliency, saliency_overlay
 
-# name: (label, low, high, default, step)
+# name: (label, low, high, default, step, display format)
 SLIDERS = {
-    "rotation": ("Rotate (degrees)", *probes.ROTATION_RANGE, 0.0, 1.0),
-    "scale": ("Scale", *probes.SCALE_RANGE, 1.0, 0.05),
-    "shift_x": ("Shift right (px)", *probes.SHIFT_RANGE, 0.0, 0.5),
-    "shift_y": ("Shift down (px)", *probes.SHIFT_RANGE, 0.0, 0.5),
-    "stroke": ("Stroke: thinner / thicker", *probes.STROKE_RANGE, 0.0, 0.25),
-    "noise": ("Noise", *probes.NOISE_RANGE, 0.0, 0.05),
+    "rotation": ("Rotate (degrees)", *probes.ROTATION_RANGE, 0.0, 1.0, "%.0f°"),
+    "scale": ("Scale", *probes.SCALE_RANGE, 1.0, 0.05, "%.2fx"),
+    "shift_x": ("Shift right (px)", *probes.SHIFT_RANGE, 0.0, 0.5, "%.1f"),
+    "shift_y": ("Shift down (px)", *probes.SHIFT_RANGE, 0.0, 0.5, "%.1f"),
+    "stroke": ("Stroke: thinner / thicker", *probes.STROKE_RANGE, 0.0, 0.25, "%.2f"),
+    "noise": ("Noise", *probes.NOISE_RANGE, 0.0, 0.05, "%.2f"),
 }
 ERASE_DEFAULT = (10, 18)
 VIEWS = ("Layers", "Sweep", "Occlusion vs gradients", "Make it a …")
@@ -50,7 +50,7 @@ def _ink_uint8(pixels: np.ndarray) -> np.ndarray:
 
 
 def _reset(key: str) -> None:
-    for name, (_, _, _, default, _) in SLIDERS.items():
+    for name, (_, _, _, default, _, _) in SLIDERS.items():
         st.session_state[f"{key}_{name}"] = default
     st.session_state[f"{key}_erase"] = False
     st.session_state[f"{key}_erase_rows"] = ERASE_DEFAULT
@@ -59,13 +59,13 @@ def _reset(key: str) -> None:
 
 def sliders(key: str, compact: bool = False) -> probes.Transform:
     """The what-if sliders and the reset button; returns the transformation they describe."""
-    for name, (_, _, _, default, _) in SLIDERS.items():
+    for name, (_, _, _, default, _, _) in SLIDERS.items():
         st.session_state.setdefault(f"{key}_{name}", default)
     per_row = 2 if compact else len(SLIDERS)
     columns = [column for _ in range(0, len(SLIDERS), per_row) for column in st.columns(per_row)]
     values = {}
-    for column, (name, (label, low, high, _, step)) in zip(columns, SLIDERS.items()):
-        values[name] = column.slider(label, min_value=low, max_value=high, step=step, key=f"{key}_{name}")
+    for column, (name, (label, low, high, _, step, shown)) in zip(columns, SLIDERS.items()):
+        values[name] = column.slider(label, min_value=low, max_value=high, step=step, format=shown, key=f"{key}_{name}")
     erase_on, rows, cols, reset = st.columns([1, 2, 2, 1] if not compact else [2, 2, 2, 2], vertical_alignment="bottom")
     erase = erase_on.toggle("Erase a box", key=f"{key}_erase")
     row_range = rows.slider("Box rows", 0, 28, ERASE_DEFAULT, key=f"{key}_erase_rows", disabled=not erase)
@@ -75,8 +75,14 @@ def sliders(key: str, compact: bool = False) -> probes.Transform:
     return probes.Transform(erase=box, **values)
 
 
-def panel(checkpoint, image, key: str, compact: bool = False) -> None:
-    """The whole panel for one digit (uint8 pixels or ink in [0, 1], 28x28) and one model; `compact` for a narrow column."""
+def panel(checkpoint, image, key: str, compact: bool = False, on_request: bool = False) -> None:
+    """The whole panel for one digit (uint8 pixels or ink in [0, 1], 28x28) and one model.
+
+    `compact` lays it out for a narrow column; `on_request` puts it behind a toggle, for pages where
+    most visits do not need it (its model passes then run only when asked for).
+    """
+    if on_request and not st.toggle("Inside the model: layers, what-if, nudge", key=f"{key}_open"):
+        return
     _panel(checkpoint, layers.as_pixels(image)[0, 0].numpy(), key, compact)
 
 
@@ -96,14 +102,18 @@ def _panel(checkpoint, original: np.ndarray, key: str, compact: bool) -> None:
         chart = st.container()
     else:
         picture, chart, why = st.columns([2, 3, 2])
+    before = int(layers.activations(model, original).probabilities.argmax()) if digit is not original else predicted
+    change = "" if before == predicted else f" · the original is read as {before}"
+    picture.markdown(f"**Prediction: {predicted}** ({probabilities[predicted]:.1%}){change}")
     picture.image(
-        [layers.enlarged(original, 28 * 4), layers.enlarged(digit, 28 * 4)], caption=["original", "what the model sees now"]
+        [layers.enlarged(original, 28 * 4), layers.enlarged(digit, 28 * 4)],
+        caption=["original", "changed" if digit is not original else "unchanged"],
+        width=28 * 4,
     )
-    picture.markdown(f"**Prediction: {predicted}** ({probabilities[predicted]:.1%})")
     chart.plotly_chart(class_probability_figure(probabilities), key=f"{key}_probabilities")
     attribution = _saliency(digest, pixels_digest, predicted, model, digit)
     why.image(saliency_overlay(_ink_uint8(digit), attribution, scale=DIGIT_SCALE), caption=f"Why {predicted}")
-    why.caption(f"Integrated gradients ({SALIENCY_METHOD}): red ink pushes towards {predicted}, blue away.")
+    why.caption(f"Saliency ({SALIENCY_METHOD}): red ink pushes towards {predicted}, blue away.")
 
     view = st.segmented_control("Look at", VIEWS, default=VIEWS[0], key=f"{key}_view") or VIEWS[0]
     if view == "Layers":
@@ -124,14 +134,16 @@ def _layers(model, digit: np.ndarray, acts: layers.Activations, key: str, compac
     st.caption("Maps are numbered from 0, left to right, top to bottom; white is the layer's strongest response.")
     fc1, logits = st.columns([3, 1], gap="medium")
     fc1.image(layers.strip_image(acts.fc1, columns=32, scale=14), caption="fc1: 128 units after ReLU")
-    logits.image(layers.strip_image(acts.logits, columns=10, scale=14, signed=True), caption="logits 0-9 (red > 0 > blue)")
+    logits.image(layers.strip_image(acts.logits, columns=10, scale=28, signed=True), caption="logits 0-9: red > 0 > blue")
+    top = np.argsort(-acts.logits)[:3]
+    logits.caption("highest: " + ", ".join(f"{d} ({acts.logits[d]:.1f})" for d in top))
 
     which, index = st.columns([1, 3])
     layer = which.segmented_control("Enlarge a map of", ("conv1", "conv2"), default="conv1", key=f"{key}_layer") or "conv1"
     maps = acts.conv1 if layer == "conv1" else acts.conv2
     strongest = int(maps.reshape(len(maps), -1).mean(axis=1).argmax())
     st.session_state.setdefault(f"{key}_{layer}_map", strongest)
-    chosen = index.slider(f"{layer} map (the strongest here is {strongest})", 0, len(maps) - 1, key=f"{key}_{layer}_map")
+    chosen = index.slider(f"{layer} map (the most active here is {strongest})", 0, len(maps) - 1, key=f"{key}_{layer}_map")
     source, enlarged_map, kernel = st.columns(3)
     source.image(layers.enlarged(digit, 196), caption="input")
     enlarged_map.image(layers.enlarged(maps[chosen], 196), caption=f"{layer} map {chosen}")
