@@ -1,7 +1,7 @@
 """Label audit: its wall time, and how many planted label errors it ranks in its top 200.
 
     python -m bench.audit_speed [--data-dir ../shared/datasets] [--folds 5] [--preset fast] [--epochs N]
-                                [--train-subset N] [--planted 100] [--top 200] [--seed 0]
+                                [--train-subset N] [--planted 100] [--top 200] [--seed 0] [--threads N]
 
 Flips `--planted` randomly chosen training labels (seeded) to another digit, runs the
 audit (the default one unless flags say otherwise) on those labels, and prints its
@@ -33,9 +33,10 @@ def main() -> None:
     parser.add_argument("--planted", type=int, default=100)
     parser.add_argument("--top", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="compute threads per fold model (default: one per physical core)")
     args = parser.parse_args()
 
-    overrides = {key: getattr(args, key) for key in ("epochs", "train_subset") if getattr(args, key) is not None}
+    overrides = {key: getattr(args, key) for key in ("epochs", "train_subset", "threads") if getattr(args, key) is not None}
     config = AuditConfig(TrainConfig.from_preset(args.preset, **overrides), args.folds)
     train_split, test_split = load_split("train", args.data_dir), load_split("test", args.data_dir)
     labels, planted = plant_label_errors(train_split.labels.numpy(), args.planted, seed=args.seed)
@@ -43,12 +44,19 @@ def main() -> None:
     print(f"load average before: {' '.join(open('/proc/loadavg').read().split()[:3])}  cpus: {os.cpu_count()}")
     print(f"audit: {config.folds} folds, preset {args.preset}, {config.epochs} epoch(s) per fold, {args.planted} planted errors")
 
+    def on_batch(progress):
+        if progress.batch.batch % 150 == 0:
+            print(
+                f"  fold {progress.fold} batch {progress.batch.batch}/{progress.batch.batches}  {progress.elapsed_s:.0f} s",
+                flush=True,
+            )
+
     def on_fold(fold, result):
         m = fold.metrics
         print(f"  fold {fold.fold}: held-out acc {m.test_acc:.4f}  {result.seconds:.1f} s so far", flush=True)
 
     started = time.perf_counter()
-    result = run_audit(config, noisy, test_split, on_fold=on_fold)
+    result = run_audit(config, noisy, test_split, on_batch=on_batch, on_fold=on_fold)
     seconds = time.perf_counter() - started
     ranked = find_label_issues(result.train_probabilities, result.labels, top=args.top)
     top = {int(result.indices[issue.index]) for issue in ranked}

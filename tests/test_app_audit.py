@@ -135,3 +135,37 @@ def test_train_page_shows_the_finished_audit_and_offers_a_new_one(audit_env):
     assert not at.exception
     assert f"Label audit `{audit_env.id}`: finished" in [h.value for h in at.subheader]
     assert "Audit the labels" in [e.label for e in at.expander]
+
+
+def _submit(at, label: str):
+    (button,) = [b for b in at.get("form_submit_button") if b.proto.label == label]
+    button.click().run()
+    return at
+
+
+def test_audit_the_labels_starts_an_audit_with_the_form_values(audit_env, monkeypatch):
+    started = []
+    monkeypatch.setattr("ui.audit.start_audit", lambda config, **kwargs: started.append(config) or audit_env)
+    at = app(TRAIN)
+    at.number_input(key="audit_form_folds").set_value(3)
+    at.number_input(key="audit_form_train_subset").set_value(1200)
+    _submit(at, "Audit the labels")
+    assert not at.exception
+    assert started == [AuditConfig(TrainConfig.from_preset("fast", train_subset=1200), folds=3)]
+
+
+def test_retrain_on_cleaned_labels_records_the_audit_and_the_samples_marked_wrong(audit_env, monkeypatch):
+    from mnist_core.verdicts import set_verdict
+
+    started = []
+    monkeypatch.setattr("ui.audit.start_run", lambda config, **kwargs: started.append(config) or audit_env)
+    at = app(TRAIN)
+    _submit(at, "Train on cleaned labels")
+    assert "marked 'label wrong'" in texts(at.error) and not started  # nothing judged yet: nothing to clean
+    set_verdict(audit_env, "train", 11, given=2, suggested=8, verdict="wrong")
+    at = app(TRAIN)
+    at.segmented_control(key="audit_form_retrain_mode").set_value("relabel")
+    _submit(at, "Train on cleaned labels")
+    assert not at.exception
+    (config,) = started
+    assert (config.audit, config.clean, config.changed_indices, config.changed_labels) == (audit_env.id, "relabel", (11,), (8,))
