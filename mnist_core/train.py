@@ -19,6 +19,7 @@ from mnist_core.data import Split, subset_indices
 from mnist_core.errors import ConfigError
 from mnist_core.evaluate import NUM_CLASSES, evaluate
 from mnist_core.model import MnistCNN, as_input, prepare, resolve_device
+from mnist_core.precision import autocast, resolved
 
 
 def default_threads() -> int:
@@ -119,6 +120,7 @@ def train(
     # cost no measurable time on this model (docs/performance.md, Training on a GPU).
     torch.backends.cudnn.deterministic = True
     try:
+        config = resolved(config)  # `auto` probes here, under the run's thread count; the result records fp32 or bf16
         torch.manual_seed(config.seed)
         model = prepare(MnistCNN(), device)
         optimizer = _make_optimizer(config, model)
@@ -143,8 +145,9 @@ def train(
                 x, y = images[index], labels[index]
                 if config.augment:
                     x = augment_batch(x, generator)
-                logits = model(as_input(x, device))
-                loss = F.cross_entropy(logits, y)
+                with autocast(config.precision, device):
+                    logits = model(as_input(x, device))
+                    loss = F.cross_entropy(logits, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
