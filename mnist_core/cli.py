@@ -215,7 +215,7 @@ def _train(args: argparse.Namespace) -> int:
                     leave=False,
                     disable=None,
                 )
-            bar.update(1)
+            bar.update(progress.batch - bar.n)  # a GPU run reports every few batches, not each one
             bar.set_postfix(loss=f"{progress.loss:.3f}", refresh=False)
             recorder.on_batch(progress)
 
@@ -291,7 +291,7 @@ def _audit(args: argparse.Namespace) -> int:
                     bar.close()
                 desc = f"fold {progress.fold}/{progress.folds} epoch {batch.epoch}/{batch.epochs}"
                 bar = tqdm(total=batch.batches, desc=desc, unit="batch", leave=False, disable=None)
-            bar.update(1)
+            bar.update(batch.batch - bar.n)
             bar.set_postfix(loss=f"{batch.loss:.3f}", refresh=False)
             recorder.on_audit_batch(progress)
 
