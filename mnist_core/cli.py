@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their flags."""
     from mnist_core import __version__
-    from mnist_core.config import CLEANINGS, OPTIMIZERS, PRESETS, SCHEDULES
+    from mnist_core.config import CLEANINGS, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULES
     from mnist_core.data import DATA_DIR_ENV, SPLITS
     from mnist_core.model import DEVICES
 
@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-subset", type=int, metavar="N", help="train on a fixed random N of the 60,000 images")
     train.add_argument("--device", choices=DEVICES)
     train.add_argument("--threads", type=int, help="CPU threads (default: one per physical core)")
+    train.add_argument(
+        "--precision", choices=PRECISIONS, help="fp32 (default), bf16 autocast, or auto: bf16 where measured faster"
+    )
     train.add_argument("--out", metavar="RUN_DIR", help="run directory to write (default: a new folder under the runs folder)")
     train.add_argument("--name", help="name for the new run folder when --out is not given")
     train.add_argument("--audit", metavar="AUDIT_ID", help="the label audit whose verdicts --clean applies (recorded)")
@@ -156,6 +159,7 @@ def config_from_args(args: argparse.Namespace):
     overrides = {
         key: getattr(args, key)
         for key in ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "train_subset", "device", "threads")
+        + ("precision",)
         + ("audit", "clean", "changed_indices", "changed_labels")
         if getattr(args, key, None) is not None
     }
@@ -183,10 +187,12 @@ def _train(args: argparse.Namespace) -> int:
     from mnist_core.cleaning import cleaned_split
     from mnist_core.data import load_split
     from mnist_core.limits import check_config
+    from mnist_core.precision import resolved
     from mnist_core.recorder import RunRecorder
     from mnist_core.train import default_threads, train
 
     config = check_config(config_from_args(args))  # a hosted server's caps hold for its command line too
+    config = resolved(config, config.threads or default_threads())  # config.json records fp32 or bf16, not auto
     run = _claim_run_dir(args, config)
     interrupted = False
 
@@ -218,7 +224,7 @@ def _train(args: argparse.Namespace) -> int:
                     leave=False,
                     disable=None,
                 )
-            bar.update(1)
+            bar.update(progress.batch - bar.n)  # a GPU run reports every few batches, not each one
             bar.set_postfix(loss=f"{progress.loss:.3f}", refresh=False)
             recorder.on_batch(progress)
 
@@ -296,7 +302,7 @@ def _audit(args: argparse.Namespace) -> int:
                     bar.close()
                 desc = f"fold {progress.fold}/{progress.folds} epoch {batch.epoch}/{batch.epochs}"
                 bar = tqdm(total=batch.batches, desc=desc, unit="batch", leave=False, disable=None)
-            bar.update(1)
+            bar.update(batch.batch - bar.n)
             bar.set_postfix(loss=f"{batch.loss:.3f}", refresh=False)
             recorder.on_audit_batch(progress)
 

@@ -18,6 +18,8 @@ from mnist_core.model import DEVICES
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "onecycle")
 CLEANINGS = ("drop", "relabel")
+# fp32, bf16 autocast, or auto: measured on the machine (mnist_core/precision.py); a run records fp32 or bf16.
+PRECISIONS = ("fp32", "bf16", "auto")
 MAX_EPOCHS = 200
 MAX_BATCH_SIZE = 8192
 MAX_LR = 10.0
@@ -37,6 +39,8 @@ class TrainConfig:
     train_subset: int | None = None
     device: str = "auto"
     threads: int | None = None
+    # fp32 by default: a config.json written before this field existed describes an fp32 run.
+    precision: str = "fp32"
     preset: str | None = field(default=None, compare=False)
     # Training on cleaned labels (mnist_core/cleaning.py): the label audit whose verdicts chose the samples,
     # whether they are left out ("drop") or given the audit's suggestion ("relabel"), their training indices,
@@ -64,6 +68,7 @@ class TrainConfig:
         _check_choice("device", self.device, DEVICES)
         if self.threads is not None:
             _check_int("threads", self.threads, 1, 256)
+        _check_choice("precision", self.precision, PRECISIONS)
         if self.preset is not None:
             _check_choice("preset", self.preset, tuple(PRESETS))
 

@@ -1,15 +1,13 @@
-"""Find (or download) MNIST through torchvision and hold each split in memory as tensors.
+"""Find (or download) MNIST and hold each split in memory as tensors.
 
-torchvision's `MNIST.__getitem__` converts every sample to a PIL image and back;
-for a dataset this small that conversion is the whole cost of a data pipeline.
-So the real loader reads the IDX files once, and training slices batches out of
-one tensor instead. That tensor keeps torchvision's uint8 pixels (47 MB for the
-training set, against 188 MB as floats, in the trainer and again in the server);
-`model.as_input` normalizes each batch on its way into the model.
-
-torchvision is imported only when data is first needed: with the PyPI (CUDA) wheels
-importing it pulls in torch._dynamo and triton (about 170 MB resident), which a
-server that only serves the Draw page never has to pay.
+torchvision downloads MNIST and checks a fresh download; once the four IDX files
+are present, they are read straight from their bytes (mnist_core/idx.py), so a
+trainer never imports torchvision (1.5 s of a 2-core CPU's start-up) to load them.
+torchvision's `MNIST.__getitem__` would convert every sample to a PIL image and
+back; training slices batches out of one tensor instead. That tensor keeps the
+files' uint8 pixels (47 MB for the training set, against 188 MB as floats, in the
+trainer and again in the server); `model.as_input` normalizes each batch on its
+way into the model.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ from pathlib import Path
 import torch
 
 from mnist_core.errors import DatasetError
+from mnist_core.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxError, read_idx
 
 MEAN = 0.1307
 STD = 0.3081
@@ -117,28 +116,29 @@ def _download(root: Path) -> None:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(root: str, split: str, stamp: tuple) -> Split:
-    """The real torchvision loader, read once; `stamp` makes a changed file a cache miss."""
-    from torchvision.datasets import MNIST
-
+    """The two IDX files of a split, read once from their bytes; `stamp` makes a changed file a cache miss."""
+    folder = Path(root) / "MNIST" / "raw"
+    image_name, label_name = RAW_FILES[split]
     try:
-        dataset = MNIST(root, train=(split == "train"), download=False)
-        pixels, labels = dataset.data, dataset.targets.long()
-    except Exception as exc:  # torchvision asserts, or fails to reshape, on a truncated or foreign file
-        names = " and ".join(RAW_FILES[split])
+        pixels = read_idx(folder / image_name, IMAGES_MAGIC)
+        labels = read_idx(folder / label_name, LABELS_MAGIC)
+    except (IdxError, OSError) as exc:
         raise DatasetError(
-            f"The MNIST {split} files ({names}) in {Path(root) / 'MNIST' / 'raw'} are corrupt or truncated "
-            f"({type(exc).__name__}). Delete them to download fresh copies, or copy them again."
+            f"The MNIST {split} files ({image_name} and {label_name}) in {folder} are corrupt or truncated "
+            f"({exc}). Delete them to download fresh copies, or copy them again."
         ) from exc
-    if pixels.ndim != 3 or pixels.shape[1:] != (28, 28) or len(pixels) != len(labels) or len(labels) == 0:
+    if pixels.shape[1:] != (28, 28) or len(pixels) != len(labels) or len(labels) == 0:
         raise DatasetError(
-            f"The MNIST {split} files in {Path(root) / 'MNIST' / 'raw'} do not match: "
+            f"The MNIST {split} files in {folder} do not match: "
             f"images {tuple(pixels.shape)}, labels {tuple(labels.shape)}. Copy them again."
         )
     if int(labels.max()) > 9:
         raise DatasetError(f"The MNIST {split} labels hold values above 9: the file is not MNIST.")
-    digest = hashlib.sha256(pixels.numpy().tobytes())
-    digest.update(labels.numpy().tobytes())
-    return Split(split, pixels.unsqueeze(1), labels, digest.hexdigest())
+    targets = torch.from_numpy(labels).long()
+    # Checkpoints and caches store this digest of the pixels and the int64 labels, so its value stays fixed.
+    digest = hashlib.sha256(pixels.data)
+    digest.update(targets.numpy().data)
+    return Split(split, torch.from_numpy(pixels).unsqueeze(1), targets, digest.hexdigest())
 
 
 def subset_indices(n: int, size: int | None) -> torch.Tensor | None:

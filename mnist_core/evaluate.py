@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mnist_core.model import as_input
+
+if TYPE_CHECKING:  # pandas costs a trainer's start-up a noticeable import; only the table needs it
+    import pandas as pd
 
 NUM_CLASSES = 10
 # 250 images per forward pass was the fastest batch for inference on the 2-core CPU here.
@@ -105,6 +108,8 @@ class Evaluation:
 
     def predictions_table(self) -> pd.DataFrame:
         """One row per image: index, label, prediction, confidence, p0..p9 (what `evaluate --predictions` writes)."""
+        import pandas as pd
+
         table = pd.DataFrame(
             {
                 "index": np.arange(self.n),

@@ -23,8 +23,10 @@ from ui import audit as audit_ui  # noqa: E402
 from ui import messages  # noqa: E402
 from ui import steps as steps_ui  # noqa: E402
 from ui.model_picker import MODEL_KEY  # noqa: E402
+from ui.precision import precision_select  # noqa: E402
 
 FIELDS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "train_subset", "device", "threads")
+FIELDS += ("precision",)
 PROBLEM = "train_problem"  # (field, message) of the last refused start
 STARTED = "train_run_id"  # the run this session started last
 
@@ -100,6 +102,8 @@ def new_run_form() -> None:
             _problem("schedule")
             st.selectbox("Device", DEVICES, index=DEVICES.index(defaults.device), key=_key(preset, "device"))
             _problem("device")
+            precision_select(_key(preset, "precision"), defaults.precision)
+            _problem("precision")
             st.toggle("Augment (random shifts, rotations, stroke width)", value=defaults.augment, key=_key(preset, "augment"))
         with right:
             st.number_input(
