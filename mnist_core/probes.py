@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_core.activations import SIZE, as_pixels, model_input
+from mnist_core.saliency import saliency_overlay
 
 ROTATION_RANGE = (-60.0, 60.0)  # degrees, positive = anticlockwise on screen
 SCALE_RANGE = (0.5, 1.5)
@@ -239,8 +240,6 @@ def occlusion(
 
 def occlusion_overlay(pixels: np.ndarray, drops: np.ndarray, scale: int = 8) -> np.ndarray:
     """The digit in grey with the occlusion map on top: red where hiding lowers the class's probability, blue where it raises it."""
-    from mnist_core.saliency import saliency_overlay
-
     grey = np.asarray(pixels, dtype=np.float32)
     if grey.max() <= 1.0:
         grey = grey * 255.0

@@ -112,3 +112,21 @@ def test_explore_sample_detail_opens_the_panel_on_request(explore_run, tmp_path,
     at.slider(key="explore_inside_rotation").set_value(60.0).run()
     assert not at.exception and _prediction(at).startswith("**Prediction: ")
     assert "changed" in captions() and "unchanged" not in captions()
+
+
+def test_robustness_page_puts_a_second_models_chart_beside_the_first(explore_run, tmp_path, monkeypatch):
+    data_dir, runs = explore_run
+    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs))
+    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(robustness, "_memory", {})
+    monkeypatch.setattr(robustness, "SEVERITIES", {"rotation": (15.0, 30.0, 45.0)})
+    at = app("pages/robustness.py")
+    other = at.selectbox(key="robustness_other")
+    assert other.value == "(none)" and any(option.startswith("Run ") for option in other.options)
+    other.select_index(1).run()
+    for key in ("robustness_main_compute", "robustness_other_compute"):
+        at.button(key=key).click().run()
+    assert not at.exception
+    titles = [chart.proto.spec for chart in at.get("plotly_chart")]
+    assert len(titles) == 2 and '"this model (sidebar)"' in titles[0] and '"the compared model"' in titles[1]
