@@ -6,16 +6,12 @@ import streamlit as st
 
 from mnist_core.catalog import ModelSource, available_models
 from mnist_core.charts import robustness_figure
-from mnist_core.checkpoint import Checkpoint, file_digest, load_checkpoint
+from mnist_core.checkpoint import Checkpoint
 from mnist_core.data import Split
 from mnist_core.robustness import SAMPLE_STRIDE, SEVERITIES, UNITS, cached_report, robustness_report, weakest
+from ui.model_picker import load_source
 
 NONE = "(none)"
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _load(path: str, digest: str) -> Checkpoint:
-    return load_checkpoint(path)
 
 
 def second_model(current_key: str | None) -> Checkpoint | None:
@@ -26,7 +22,7 @@ def second_model(current_key: str | None) -> Checkpoint | None:
     labels = {source.key: source.label for source in others}
     key = st.selectbox("Compare with", [NONE, *labels], format_func=lambda k: labels.get(k, k), key="robustness_other")
     chosen = next((source for source in others if source.key == key), None)
-    return None if chosen is None else _load(str(chosen.path), file_digest(chosen.path))
+    return None if chosen is None else load_source(chosen)
 
 
 def report_panel(checkpoint: Checkpoint, split: Split, title: str, key: str) -> None:
