@@ -192,8 +192,8 @@ def run_panel(run: Run) -> None:
                 "Use this model", icon=":material/check:", on_click=_use_model, args=(run.id,), key=f"use_{run.id}",
                 help="Select it in the sidebar's model picker for the other pages.",
             )  # fmt: skip
-    steps_ui.live_curves(run, rows, live.epochs)
     charts_of(run, rows, live.epochs)
+    steps_ui.live_curves(run, rows, live.epochs)
 
 
 @st.fragment(run_every=1.0)

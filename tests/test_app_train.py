@@ -102,6 +102,8 @@ def test_a_tiny_run_started_from_the_form_trains_in_the_background_and_finishes(
         "Loss per epoch",
         "Accuracy per epoch",
         "Test accuracy per digit after epoch 2",
+        "Loss during training",  # the step curves, every few dozen batches
+        "Accuracy during training",
     ]
     assert figures[0]["data"][1]["y"] == pytest.approx([row["test_loss"] for row in run.metrics()])
     # "Use this model" selects it in the sidebar's picker, here and on any page this session opens next.

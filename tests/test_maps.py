@@ -22,6 +22,7 @@ def _clusters(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return (centres[labels] + rng.normal(size=(n, 16))).astype(np.float32), labels
 
 
+@pytest.mark.slow  # a real t-SNE of 1,000 points: 5-25 s on 2 cores, too long for the quick tier
 def test_tsne_map_separates_clusters():
     features, labels = _clusters()
     points, method = maps.compute_map(features)
