@@ -36,7 +36,8 @@ def test_a_wheel_installed_elsewhere_runs_mnist_lab_and_evaluates_its_bundled_mo
     )  # fmt: skip
     (wheel,) = wheels.glob("mnist_lab-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "mnist_core/pretrained/mnist_cnn.pt" in names and "mnist_core/pretrained/model_card.json" in names
+    for shipped in ("mnist_cnn.pt", "model_card.json", "test_map.npy", "test_map.json"):
+        assert f"mnist_core/pretrained/{shipped}" in names, shipped
     assert not any(name.startswith(("tests/", "bench/", "pages/")) for name in names)
 
     # A fresh environment for the package; its dependencies (torch alone is gigabytes) are borrowed from this one
