@@ -131,14 +131,8 @@ def test_opening_a_sample_shows_probabilities_saliency_and_neighbours(explore_en
     assert not at.exception
     assert f"Sample #{first} of the test split" in texts(at.subheader)
     charts = [chart.key for chart in at.get("plotly_chart")]
-    # the map, the cartography, the sample's curve over epochs, its probability bars, and the what-if panel's bars
-    assert charts == [
-        "explore_map",
-        "explore_cartography",
-        "explore_story_curve",
-        "explore_probs",
-        "explore_inside_probabilities",
-    ]
+    # the map, the cartography, the sample's curve over epochs and its probability bars (the Inside panel opens on request)
+    assert charts == ["explore_map", "explore_cartography", "explore_story_curve", "explore_probs"]
     captions = _captions(at)
     predicted, given = int(test.predictions[first]), int(test.labels[first])
     assert f"towards {predicted} (predicted)" in captions and f"towards {given} (given)" in captions
