@@ -14,9 +14,9 @@ FOLDS = 2
 AUDIT_TIMEOUT_S = 600  # generous: a shared 2-core machine can be many times slower than an idle one
 
 
-def _open(page, url: str) -> None:
+def _open(page, url: str, timeout_ms: int = 30_000) -> None:
     page.goto(url)
-    wait_for_app(page)
+    wait_for_app(page, timeout_ms)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=30_000)
 
 
@@ -50,8 +50,8 @@ def test_an_audit_started_from_the_page_shows_progress_and_its_suspects_can_be_j
     assert run.status() == "finished"
     screenshot(page, "audit-finished")
 
-    _open(page, f"{app_url}/explore")
-    page.get_by_role("heading", name="Label audit").wait_for(timeout=180_000)  # after Explore's own analysis
+    _open(page, f"{app_url}/explore", timeout_ms=300_000)  # Explore first analyses the bundled model's 10,000 images
+    page.get_by_role("heading", name="Label audit").wait_for(timeout=60_000)
     first = page.locator('[class*="st-key-audit_test_"] button').first
     first.wait_for(timeout=60_000)
     index = int(first.inner_text().strip().lstrip("#"))
