@@ -197,10 +197,14 @@ class Run:
 
     def _mark_dead(self, progress: dict[str, Any]) -> dict[str, Any]:
         detail = self.log_tail()
+        if self.kind == KIND_AUDIT:
+            kept = f"{progress.get('folds_done', 0)} finished fold(s) and their models were kept."
+        else:
+            kept = f"{len(self.metrics())} completed epoch(s) and their checkpoint were kept."
         return mark_failed(
             self,
             "The training process ended unexpectedly (killed, out of memory or the server restarted); "
-            f"{len(self.metrics())} completed epoch(s) and their checkpoint were kept."
+            + kept
             + (f" Last output: {detail}" if detail else ""),
             progress,
         )
