@@ -28,9 +28,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their flags."""
     from mnist_core import __version__
-    from mnist_core.config import CLEANINGS, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULES
+    from mnist_core.config import CLEANINGS, DEVICES, OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULES
     from mnist_core.data import DATA_DIR_ENV, SPLITS
-    from mnist_core.model import DEVICES
 
     parser = _Parser(prog="mnist-lab", description="MNIST Lab: train and inspect the MNIST CNN.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mnist_core.errors import ConfigError
-from mnist_core.model import DEVICES
+
+# Where training runs (mnist_core.model.resolve_device picks for "auto"); named here so that the config, and the
+# command line's flags, need no torch.
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "onecycle")

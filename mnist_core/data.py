@@ -17,11 +17,13 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from mnist_core.errors import DatasetError
 from mnist_core.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxError, read_idx
+
+if TYPE_CHECKING:  # torch is imported where it is used, so `mnist_core --help` and the run listing never load it
+    import torch
 
 MEAN = 0.1307
 STD = 0.3081
@@ -53,6 +55,8 @@ class Split:
 
 def normalize(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 pixels (or floats in [0, 1]) -> the normalized floats the model expects."""
+    import torch
+
     x = pixels.to(torch.float32, copy=True)  # one fresh copy, then in place
     if pixels.dtype == torch.uint8:
         x.div_(255.0)
@@ -61,6 +65,8 @@ def normalize(pixels: torch.Tensor) -> torch.Tensor:
 
 def normalized(images: torch.Tensor) -> torch.Tensor:
     """Model input from images that are either a split's uint8 pixels or floats normalized already."""
+    import torch
+
     return normalize(images) if images.dtype == torch.uint8 else images
 
 
@@ -117,6 +123,8 @@ def _download(root: Path) -> None:
 @functools.lru_cache(maxsize=4)
 def _load_cached(root: str, split: str, stamp: tuple) -> Split:
     """The two IDX files of a split, read once from their bytes; `stamp` makes a changed file a cache miss."""
+    import torch
+
     folder = Path(root) / "MNIST" / "raw"
     image_name, label_name = RAW_FILES[split]
     try:
@@ -149,5 +157,7 @@ def subset_indices(n: int, size: int | None) -> torch.Tensor | None:
     """
     if size is None or size >= n:
         return None
+    import torch
+
     generator = torch.Generator().manual_seed(0)
     return torch.randperm(n, generator=generator)[:size].sort().values

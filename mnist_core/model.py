@@ -6,10 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnist_core.config import DEVICES
 from mnist_core.data import normalized
 from mnist_core.errors import ConfigError
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 class MnistCNN(nn.Module):

@@ -1,7 +1,7 @@
 """Training precision: fp32, bf16 autocast, or `auto`, which measures before it chooses.
 
 bf16 autocast is 1.6x faster per batch on a CPU with native bf16 (avx512_bf16 or
-AMX) and 4-8x slower on one without (AVX2 only), where torch emulates it. So
+AMX) and 4-10x slower on one without (AVX2 only; docs/speed.md). So
 `auto` takes bf16 on a CPU only where the flags say it is native and a short probe
 of a few batches shows it faster; on CUDA it takes bf16. The weights stay fp32
 either way (autocast only lowers the matrix multiplies), so a checkpoint from a

@@ -111,8 +111,8 @@ def train(
 ) -> TrainResult:
     """Train MnistCNN per `config`. `should_stop` is polled between batches; the same seed on the same device gives the same numbers.
 
-    `on_batch` hears of each epoch's first and last batch and every `report_every`-th between
-    (default: every batch on a CPU, every REPORT_EVERY_ACCELERATOR on a GPU, see there).
+    `on_batch` hears of batches 1, 1 + report_every, 1 + 2 * report_every, ... and each epoch's last
+    (report_every defaults to 1 on a CPU and to REPORT_EVERY_ACCELERATOR on a GPU: see there).
     """
     device = resolve_device(config.device)
     if report_every is None:
