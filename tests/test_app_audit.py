@@ -22,6 +22,8 @@ from tests.app_support import app, texts
 from tests.trained import FLIPPED, make_data
 from ui.explorer import TILE_COLUMNS
 
+pytestmark = pytest.mark.integration  # every test here opens a page on a model trained for it
+
 EXPLORE, TRAIN = "pages/explore.py", "pages/train.py"
 
 

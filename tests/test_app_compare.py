@@ -15,6 +15,8 @@ from mnist_core.pretrained import PRETRAINED_PATH
 from tests.app_support import app, texts, train_tiny
 from tests.trained import make_data
 
+pytestmark = pytest.mark.integration  # every test here opens a page on a model trained for it
+
 PAGE = "pages/explore.py"
 
 

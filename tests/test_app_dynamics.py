@@ -14,6 +14,8 @@ from mnist_core.data import load_split
 from tests.app_support import app, plotly_figures, texts, train_tiny
 from tests.trained import FLIPPED, make_data
 
+pytestmark = pytest.mark.integration  # every test here opens a page on a model trained for it
+
 PAGE = "pages/explore.py"
 EPOCHS = 4
 

@@ -58,6 +58,7 @@ def test_home_download_failure_is_an_error_message_not_a_traceback(tmp_path, mon
     assert "could not be downloaded" in message and "MNIST_DATA_DIR" in message
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_home_shows_the_selected_models_card(tiny_data, monkeypatch):
     monkeypatch.setenv("MNIST_DATA_DIR", str(tiny_data))
     run = train_tiny(tiny_data, "card", epochs=2)

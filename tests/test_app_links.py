@@ -9,6 +9,8 @@ from mnist_core import analysis
 from tests.app_support import APP, texts, train_tiny
 from tests.trained import FLIPPED, make_data
 
+pytestmark = pytest.mark.integration  # every test here opens a page on a model trained for it
+
 PAGE = "pages/explore.py"
 
 

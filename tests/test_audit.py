@@ -60,6 +60,7 @@ def _flipped_data(folder, n=600, flips=20, seed=5):
     return folder, set(chosen.tolist())
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_every_training_image_gets_an_out_of_sample_probability_and_planted_errors_rank_first(tmp_path):
     data_dir, flipped = _flipped_data(tmp_path / "data")
     train_split, test_split = load_split("train", data_dir), load_split("test", data_dir)
@@ -88,6 +89,7 @@ def test_every_training_image_gets_an_out_of_sample_probability_and_planted_erro
     assert [checkpoint.meta["audit_fold"] for checkpoint in audit.fold_models()] == [1, 2]
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_a_subset_audit_reports_indices_of_the_full_split(tmp_path):
     data_dir, _ = _flipped_data(tmp_path / "data")
     train_split, test_split = load_split("train", data_dir), load_split("test", data_dir)

@@ -89,6 +89,7 @@ def test_bad_audit_input_is_one_line_and_exit_2(tmp_path, tiny_data, capsys, arg
     assert message in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_label_issues_runs_ranks_with_an_ensemble_of_runs(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
     data_dir = make_data(tmp_path / "data", flipped=FLIPPED)

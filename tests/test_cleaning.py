@@ -74,6 +74,7 @@ def test_only_training_samples_marked_wrong_are_changed(tmp_path):
     assert cleaning_from_verdicts(audit, "drop")["changed_labels"] == ()
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_a_cleaned_training_run_records_the_audit_and_the_changed_indices(tiny_data, tmp_path):
     out = tmp_path / "cleaned"
     flags = ["--epochs", "1", "--batch-size", "64", "--threads", "1", "--audit", "some-audit", "--clean", "drop"]

@@ -120,6 +120,7 @@ def test_evaluate_defaults_to_the_bundled_model(capsys, real_data):
     assert report["checkpoint"].endswith("mnist_cnn.pt") and report["n"] == 10000 and report["accuracy"] >= 0.994
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_out_folder_holding_a_run_is_refused(capsys, tiny_data, tmp_path):
     out = tmp_path / "run"
     assert main(["train", "--data-dir", str(tiny_data), "--epochs", "1", "--out", str(out)]) == 0

@@ -23,6 +23,7 @@ def test_version_is_the_installed_distributions(capsys):
     assert capsys.readouterr().out.strip() == f"mnist-lab {version('mnist-lab')}"
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_runs_lists_each_run_with_kind_status_epochs_and_accuracy(tiny_data, runs_dir, capsys):
     assert (
         main(["train", "--data-dir", str(tiny_data), "--preset", "fast", "--epochs", "2", "--device", "cpu", "--name", "good"])

@@ -55,6 +55,7 @@ def test_two_different_splits_are_refused():
         Comparison(_analysis(LABELS, A), _analysis(LABELS[:-1], B[:-1]))
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_compare_command_prints_the_counts_of_two_real_models(tiny_data, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
     torch.manual_seed(0)

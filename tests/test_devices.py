@@ -37,6 +37,7 @@ def test_auto_picks_the_accelerator_when_there_is_one():
     assert resolve_device("auto").type == PRESENT[-1]
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_trains_on_the_device_and_its_checkpoint_answers_the_same_on_a_cpu(splits, device, tmp_path):
     config = TrainConfig(epochs=3, batch_size=32, lr=3e-3, device=device)
     result = train(config, *splits)
@@ -53,6 +54,7 @@ def test_trains_on_the_device_and_its_checkpoint_answers_the_same_on_a_cpu(split
     assert evaluate(loaded, test.images, test.labels).accuracy == result.history[-1].test_acc
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_same_seed_same_numbers_on_the_device_augmentation_included(splits, device):
     config = TrainConfig(epochs=2, batch_size=50, seed=3, augment=True, device=device)
     first, second = train(config, *splits), train(config, *splits)

@@ -132,6 +132,7 @@ def flipped_setup(tmp_path_factory):
     return data_dir, checkpoint
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_flipped_labels_rank_first(flipped_setup, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path))
     data_dir, path = flipped_setup
@@ -145,6 +146,7 @@ def test_flipped_labels_rank_first(flipped_setup, tmp_path, monkeypatch):
     assert all(i.score > 0.5 for i in top)
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_cli_prints_ranking_as_json(flipped_setup, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path))
     data_dir, path = flipped_setup
@@ -156,6 +158,7 @@ def test_cli_prints_ranking_as_json(flipped_setup, capsys, tmp_path, monkeypatch
     assert [row["score"] for row in printed] == sorted((row["score"] for row in printed), reverse=True)
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_cli_train_split(flipped_setup, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path))
     data_dir, path = flipped_setup
@@ -171,6 +174,7 @@ def _no_download(root):
     raise DatasetError(_missing_message(root, "no internet in tests"))
 
 
+@pytest.mark.integration  # trains a model (seconds)
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -202,6 +206,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(flipped_setup, tmp_path, capsys, m
     assert message in captured.err and len(captured.err.strip().splitlines()) == 1
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_cli_without_checkpoint_uses_the_bundled_model(flipped_setup, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path))
     data_dir, path = flipped_setup

@@ -85,6 +85,7 @@ def _bf16_run(data, seed=3):
     return train(config, load_split("train", data), load_split("test", data))
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_bf16_training_is_deterministic_and_really_bf16(tiny_data):
     first, second = _bf16_run(tiny_data), _bf16_run(tiny_data)
     for (name, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values(), strict=True):
@@ -94,6 +95,7 @@ def test_bf16_training_is_deterministic_and_really_bf16(tiny_data):
     assert first.model.conv1.weight.dtype == torch.float32  # the weights themselves stay fp32
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_bf16_checkpoint_loads_and_answers_in_fp32(tiny_data, tmp_path):
     result = _bf16_run(tiny_data)
     path = save_checkpoint(tmp_path / "model.pt", result.model, build_meta(config=result.config.to_dict()))

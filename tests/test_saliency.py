@@ -131,6 +131,7 @@ def cache(tmp_path, monkeypatch):
     analysis.clear_memory()
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_analysis_matches_engine_evaluation(trained, cache):
     from mnist_core import analysis
     from mnist_core.checkpoint import load_checkpoint
@@ -149,6 +150,7 @@ def test_analysis_matches_engine_evaluation(trained, cache):
     assert np.allclose(result.confidence, result.probabilities.max(axis=1))
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_analysis_is_computed_once_then_read_from_memory_and_disk(trained, cache, monkeypatch):
     from mnist_core import analysis
     from mnist_core.checkpoint import load_checkpoint
@@ -180,6 +182,7 @@ def test_analysis_is_computed_once_then_read_from_memory_and_disk(trained, cache
     assert len(analysis.analyze(checkpoint, other)) == 600 and len(calls) == 3
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_analysis_without_writable_cache_still_works(trained, tmp_path, monkeypatch):
     from mnist_core import analysis
     from mnist_core.checkpoint import load_checkpoint

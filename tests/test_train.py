@@ -16,6 +16,7 @@ def splits(tiny_data):
     return load_split("train", tiny_data), load_split("test", tiny_data)
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_learns_and_reports_every_batch_and_epoch(splits):
     batches, epochs = [], []
     config = TrainConfig(epochs=3, batch_size=32, lr=3e-3, device="cpu")
@@ -29,6 +30,7 @@ def test_learns_and_reports_every_batch_and_epoch(splits):
     assert result.history[0].train_loss > last.train_loss
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_same_seed_same_numbers(splits):
     config = TrainConfig(epochs=2, batch_size=50, seed=3, augment=True, device="cpu", threads=1)
     first, second = train(config, *splits), train(config, *splits)
@@ -39,6 +41,7 @@ def test_same_seed_same_numbers(splits):
     assert other.history[-1].train_loss != first.history[-1].train_loss
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_stop_between_batches_keeps_a_measured_model(splits):
     calls = []
 
@@ -51,6 +54,7 @@ def test_stop_between_batches_keeps_a_measured_model(splits):
     assert len(calls) == 5 and result.final is not None and result.final.epoch == 1
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_subset_and_its_bounds(splits):
     seen = []
     train(TrainConfig(epochs=1, batch_size=100, train_subset=250, device="cpu"), *splits, on_batch=seen.append)
@@ -59,12 +63,14 @@ def test_subset_and_its_bounds(splits):
         train(TrainConfig(epochs=1, train_subset=601, device="cpu"), *splits)
 
 
+@pytest.mark.integration  # trains a model (seconds)
 @pytest.mark.parametrize("options", [{"optimizer": "sgd", "lr": 0.05}, {"schedule": "onecycle", "lr": 5e-3}])
 def test_other_optimizer_and_schedule_learn(splits, options):
     result = train(TrainConfig(epochs=3, batch_size=32, device="cpu", **options), *splits)
     assert result.history[-1].test_acc > 0.9
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_a_trainer_sets_its_own_thread_count_whatever_it_inherited(splits):
     """The app server runs with one OpenMP thread; a trainer it starts must not inherit that."""
     before = torch.get_num_threads()

@@ -21,6 +21,7 @@ def splits(tiny_data):
     return load_split("train", tiny_data), load_split("test", tiny_data)
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_sparse_reports_keep_each_epochs_first_and_last_batch(splits):
     seen = []
     train(CONFIG, *splits, on_batch=seen.append, report_every=7)
@@ -29,6 +30,7 @@ def test_sparse_reports_keep_each_epochs_first_and_last_batch(splits):
     assert seen[-1].eta_s == 0 and seen[-1].samples_per_s > 0 and seen[-1].elapsed_s > 0
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_sparse_reports_change_no_number(splits):
     every, sparse = [], []
     dense = train(CONFIG, *splits, on_batch=every.append, report_every=1)
@@ -53,6 +55,7 @@ def _recorded_progress(splits, folder, report_every):
     return json.loads(run.progress_path.read_text())
 
 
+@pytest.mark.integration  # trains a model (seconds)
 def test_progress_json_keeps_its_fields_and_reaches_the_last_batch(splits, tmp_path):
     sparse = _recorded_progress(splits, tmp_path / "sparse", report_every=5)
     dense = _recorded_progress(splits, tmp_path / "dense", report_every=1)
