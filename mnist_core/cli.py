@@ -165,6 +165,18 @@ def config_from_args(args: argparse.Namespace):
     return TrainConfig.from_preset(args.preset, **overrides)
 
 
+def _stop_on_signals():
+    """SIGTERM and Ctrl+C ask a run to stop after its current batch (it saves and is marked stopped); returns the flag."""
+    received: list[int] = []
+
+    def on_signal(signum, frame):
+        received.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return lambda: bool(received)
+
+
 def _claim_run_dir(args: argparse.Namespace, config):
     from mnist_core.runs import Run, RunStore
 
@@ -193,14 +205,7 @@ def _train(args: argparse.Namespace) -> int:
     config = check_config(config_from_args(args))  # a hosted server's caps hold for its command line too
     config = resolved(config, config.threads or default_threads())  # config.json records fp32 or bf16, not auto
     run = _claim_run_dir(args, config)
-    interrupted = False
-
-    def on_signal(signum, frame):  # finish the batch, save, mark stopped
-        nonlocal interrupted
-        interrupted = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    interrupted = _stop_on_signals()
 
     print(f"run: {run.path}", flush=True)
     recorder = None
@@ -244,7 +249,7 @@ def _train(args: argparse.Namespace) -> int:
             test_split,
             on_batch=on_batch,
             on_epoch=on_epoch,
-            should_stop=lambda: interrupted or recorder.should_stop(),
+            should_stop=lambda: interrupted() or recorder.should_stop(),
         )
         if bar is not None:
             bar.close()
@@ -275,14 +280,7 @@ def _audit(args: argparse.Namespace) -> int:
     check_config(config.train)  # a hosted server's caps hold for each fold model
     args.name = "audit"
     run = _claim_run_dir(args, config)
-    interrupted = False
-
-    def on_signal(signum, frame):  # finish the batch, mark stopped
-        nonlocal interrupted
-        interrupted = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    interrupted = _stop_on_signals()
 
     print(f"run: {run.path}", flush=True)
     recorder = None
@@ -322,7 +320,7 @@ def _audit(args: argparse.Namespace) -> int:
             test_split,
             on_batch=on_batch,
             on_fold=on_fold,
-            should_stop=lambda: interrupted or recorder.should_stop(),
+            should_stop=lambda: interrupted() or recorder.should_stop(),
         )
         if bar is not None:
             bar.close()
