@@ -97,9 +97,11 @@ def _bar_values(page) -> list[float]:
 def test_a_run_started_by_clicking_shows_progress_and_live_curves_and_stops_with_its_charts(page, fresh_server):
     app_url, runs_dir = fresh_server
     _open(page, f"{app_url}/train")
+    # The training form, not the label audit's form below it (it has fields of the same names).
+    form = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Start training"))
     for label, value in (("Epochs", EPOCHS), ("Batch size", BATCH), ("Training images", TRAIN_IMAGES), ("Device", None)):
         if value is not None:
-            field = page.get_by_label(label, exact=True)
+            field = form.get_by_label(label, exact=True)
             field.fill(str(value))
             field.press("Tab")
     screenshot(page, "train-form-filled")
@@ -112,8 +114,9 @@ def test_a_run_started_by_clicking_shows_progress_and_live_curves_and_stops_with
     seen: list[tuple[float, float]] = []
     reloaded = live_chart = False
     deadline = time.monotonic() + RUN_TIMEOUT_S
-    # Watch until the page has shown everything a training run shows: moving bars, the curves, a reload.
-    while not (reloaded and live_chart and len({inner for _, inner in seen}) >= 3):
+    # Watch until the page has shown everything a training run shows (moving bars, the live curves, a reload)
+    # and the run has finished an epoch, so that the stopped run has test figures to show.
+    while not (reloaded and live_chart and len({inner for _, inner in seen}) >= 3 and run.metrics()):
         assert time.monotonic() < deadline, f"not seen training after {RUN_TIMEOUT_S}s: {run.progress()}"
         assert run.is_active(), f"the run ended before the test saw it train: {run.progress()}"
         assert_no_exception(page)
@@ -148,7 +151,8 @@ def test_a_run_started_by_clicking_shows_progress_and_live_curves_and_stops_with
     page.get_by_text("Explore its errors").wait_for(state="visible", timeout=30_000)
     wait_for_app(page)
     page.wait_for_timeout(1000)  # let Plotly draw before the screenshot
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 3
+    # live step curves (loss, accuracy), per-epoch curves (loss, accuracy) and per-digit accuracy
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 5
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 4  # train and test, loss and accuracy
     assert_no_exception(page)
     _screenshot(page, "train-stopped")
