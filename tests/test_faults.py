@@ -47,8 +47,15 @@ def wait_until(predicate, timeout: float, what: str, poll: float = 0.05):
 
 
 def trainer_children() -> list[psutil.Process]:
-    """Trainer processes this test process started (start_run's children)."""
-    return [p for p in psutil.Process().children(recursive=True) if "mnist_core" in " ".join(p.cmdline())]
+    """Trainer processes this test process started (start_run's children) that are still running."""
+    found = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if "mnist_core" in " ".join(process.cmdline()):
+                found.append(process)
+        except psutil.Error:  # it ended, or is a zombie waiting for its reaper, while we looked: not running
+            continue
+    return found
 
 
 def kill_all_trainers() -> None:

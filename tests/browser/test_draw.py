@@ -106,7 +106,7 @@ def test_draw_a_one_and_get_one(page, app_url):
     assert chart.first.bounding_box()["height"] > 150
     # The stages and the saliency map are images on the page.
     page.get_by_text("centred in 28x28").wait_for()
-    page.get_by_text("Why 1").wait_for()
+    page.get_by_text("Why 1").first.wait_for()  # the saliency under the answer (the Inside panel has its own)
     assert_no_exception(page)
     screenshot(page, "draw_one")
 
