@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from mnist_core.config import TrainConfig
 from mnist_core.model import MnistCNN, as_input, prepare, resolve_device
+from mnist_core.optim import Adam
 
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 PROBE_BATCHES = 4
@@ -55,7 +56,7 @@ def probe_seconds(precision: str, device: torch.device, batch_size: int) -> floa
     """The fastest of a few training steps of a throwaway model on random pixels, in seconds."""
     with torch.random.fork_rng(devices=[]):  # the run's own seeded draws stay as they are
         model = prepare(MnistCNN(), device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        optimizer = Adam(model.parameters(), lr=1e-3)
         x = torch.randint(0, 256, (batch_size, 1, 28, 28), dtype=torch.uint8, device=device)
         y = torch.randint(0, 10, (batch_size,), device=device)
         best = float("inf")
@@ -63,7 +64,7 @@ def probe_seconds(precision: str, device: torch.device, batch_size: int) -> floa
             started = time.perf_counter()
             with autocast(precision, device):
                 loss = F.cross_entropy(model(as_input(x, device)), y)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             loss.detach().item()  # waits for the device, so the step's time is all in

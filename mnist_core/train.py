@@ -19,6 +19,7 @@ from mnist_core.data import Split, subset_indices
 from mnist_core.errors import ConfigError
 from mnist_core.evaluate import NUM_CLASSES, evaluate
 from mnist_core.model import MnistCNN, as_input, prepare, resolve_device
+from mnist_core.optim import Adam, NesterovSGD, OneCycle, Optimizer
 from mnist_core.precision import autocast, resolved
 
 # Reading a batch's loss makes the host wait for a GPU's queued work, and the GPU then idles while the host
@@ -86,17 +87,15 @@ class TrainResult:
     seconds: float
 
 
-def _make_optimizer(config: TrainConfig, model: MnistCNN) -> torch.optim.Optimizer:
+def _make_optimizer(config: TrainConfig, model: MnistCNN) -> Optimizer:
     if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True)
-    return torch.optim.Adam(model.parameters(), lr=config.lr)
+        return NesterovSGD(model.parameters(), lr=config.lr, momentum=0.9)
+    return Adam(model.parameters(), lr=config.lr)
 
 
-def _make_schedule(config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+def _make_schedule(config: TrainConfig, optimizer: Optimizer, steps_per_epoch: int) -> OneCycle | None:
     if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch
-        )
+        return OneCycle(optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch)
     return None
 
 
@@ -160,7 +159,7 @@ def train(
                 with autocast(config.precision, device):
                     logits = model(as_input(x, device))
                     loss = F.cross_entropy(logits, y)
-                optimizer.zero_grad(set_to_none=True)
+                optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 if schedule is not None:
@@ -216,7 +215,7 @@ def _epoch_metrics(model, test_split, epoch, loss_total, correct_total, seen, tr
         test_acc=result.accuracy,
         epoch_s=train_seconds,
         samples_per_s=seen / max(train_seconds, 1e-9),
-        lr=optimizer.param_groups[0]["lr"],
+        lr=optimizer.lr,
         per_class_acc=tuple(float(v) for v in result.per_class()["recall"]),
         test_probabilities=result.probabilities,
     )
