@@ -9,7 +9,8 @@ The arithmetic is torch's own, in the same order: `Adam` matches `torch.optim.Ad
 betas and eps, no weight decay), `NesterovSGD` matches `torch.optim.SGD(momentum=0.9,
 nesterov=True)`, and `OneCycle` matches `torch.optim.lr_scheduler.OneCycleLR` with its defaults
 (cosine annealing, 30% warm-up, momentum or Adam's beta1 cycled between 0.95 and 0.85).
-tests/test_optim.py holds them to torch's results step by step. The `_foreach` kernels update
+tests/test_optim.py holds them to torch's results step by step: on a CPU the weights are the same
+bit for bit, so runs and the bundled model's recipe train as before. The `_foreach` kernels update
 all parameters in a few launches on a GPU; on a CPU they loop over the tensors like torch's
 single-tensor path.
 """
