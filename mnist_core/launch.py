@@ -1,4 +1,4 @@
-"""Start training runs in the background, as child processes of `python -m mnist_core train`.
+"""Start training runs in the background, as child processes of `python -m mnist_core train`, and 2-D maps.
 
 A child process isolates the training's memory and threads from the server, keeps
 training when a browser tab closes, and writes the same run files as the CLI. The
@@ -9,6 +9,7 @@ on a small host the server answers visitors first and training takes what is lef
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from mnist_core.analysis import CACHE_DIR_ENV
 from mnist_core.config import TrainConfig
 from mnist_core.data import DATA_DIR_ENV, resolve_data_dir
 from mnist_core.errors import RunError
+from mnist_core.files import write_json_atomic, write_text_atomic
 from mnist_core.limits import check_config, current_limits
 from mnist_core.runs import ACTIVE, RUNS_DIR_ENV, Run, RunStore, mark_failed
 
@@ -106,6 +108,91 @@ def _launch(command_name: str, config, args: list[str], store, data_dir, name, m
     _lower_priority(process.pid)
     threading.Thread(target=_reap, args=(process, run), name=f"reap-{run.id}", daemon=True).start()
     return run
+
+
+MAP_JOB_FILE, MAP_ERROR_FILE = "running.json", "error.log"
+# 0/false/no/off: the server never starts a map process (a small host keeps its memory; maps stay PCA where
+# nothing was precomputed).
+BACKGROUND_MAPS_ENV = "MNIST_LAB_BACKGROUND_MAPS"
+
+
+def background_maps() -> bool:
+    """Whether this server computes missing maps in the background ($MNIST_LAB_BACKGROUND_MAPS, default on)."""
+    return os.environ.get(BACKGROUND_MAPS_ENV, "").strip().lower() not in ("0", "false", "no", "off")
+
+
+def start_map(checkpoint: str | os.PathLike, split: str, out: str | os.PathLike, data_dir=None) -> str:
+    """Compute a model's 2-D map of a split into `out` (`python -m mnist_core analyze`) unless it is under way.
+
+    One map at a time for the whole server: t-SNE keeps a core busy for a minute or more, and the
+    child holds a second copy of torch, so a second visitor's map waits for the first. Returns
+    "computing" (this map is being computed), "waiting" (another one is), or "failed" (it was
+    tried and failed: `out/error.log` says why, and it is not tried again), or "off" (this
+    server computes no maps: see `background_maps`).
+    """
+    if not background_maps():
+        return "off"
+    out = Path(out)
+    jobs = out.parent
+    if (out / MAP_ERROR_FILE).is_file():
+        return "failed"
+    jobs.mkdir(parents=True, exist_ok=True)
+    with FileLock(jobs / ".lock"):
+        running = _running_map(jobs / MAP_JOB_FILE)
+        if running is not None:
+            return "computing" if running == str(out) else "waiting"
+        out.mkdir(exist_ok=True)
+        command = [
+            sys.executable, "-m", "mnist_core", "analyze",
+            "--checkpoint", str(Path(checkpoint).resolve()),
+            "--split", split,
+            "--data-dir", str(resolve_data_dir(data_dir).resolve()),
+            "--out", str(out.resolve()),
+        ]  # fmt: skip
+        log_path = out / "analyze.log"
+        try:
+            with open(log_path, "wb") as log:
+                process = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                    cwd=_PACKAGE_PARENT, env=_child_environment(), start_new_session=True,
+                )  # fmt: skip
+        except OSError as exc:
+            write_text_atomic(out / MAP_ERROR_FILE, f"Could not start the map's process ({exc.strerror}).")
+            return "failed"
+        write_json_atomic(jobs / MAP_JOB_FILE, {"pid": process.pid, "out": str(out)})
+    _lower_priority(process.pid)
+    threading.Thread(target=_reap_map, args=(process, out, log_path), name=f"map-{out.name}", daemon=True).start()
+    return "computing"
+
+
+def map_error(out: str | os.PathLike) -> str | None:
+    """Why the background map in `out` failed, or None."""
+    try:
+        return (Path(out) / MAP_ERROR_FILE).read_text(encoding="utf-8").strip() or "The map's process failed."
+    except OSError:
+        return None
+
+
+def _running_map(job_file: Path) -> str | None:
+    """The output folder of the map process that is running now, or None (no job file, or its process has ended)."""
+    try:
+        job = json.loads(job_file.read_text(encoding="utf-8"))
+        process = psutil.Process(int(job["pid"]))
+        alive = process.status() != psutil.STATUS_ZOMBIE and "analyze" in process.cmdline()
+    except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+        return None
+    return str(job["out"]) if alive else None
+
+
+def _reap_map(process: subprocess.Popen, out: Path, log_path: Path) -> None:
+    """Wait for the map process; when it ends without a map, keep its last words so that it is not retried forever."""
+    code = process.wait()
+    if code != 0:
+        try:
+            tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+        except OSError:
+            tail = []
+        write_text_atomic(out / MAP_ERROR_FILE, " ".join(tail) or f"The map's process exited with code {code}.")
 
 
 def _child_environment() -> dict[str, str]:

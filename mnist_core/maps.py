@@ -10,11 +10,14 @@ t-SNE (bench/map_quality.py). t-SNE takes tens of seconds, so a trainer (at the 
     map.npy             (N, 2) float32   the 2-D map (t-SNE; PCA below 1,000 points or without openTSNE)
     analysis.json       n, accuracy, map_method, seconds, split
 
-A page reads the map with `read_map`; where there is none it shows PCA at once and says so.
+A page reads the map with `stored_map`. Where nothing was precomputed (an old run, the training
+split, an uploaded checkpoint) it shows PCA at once, says so, and has `launch.start_map` compute
+the map in a short child process into `map_folder(...)`, the cache, never in the server.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -85,6 +88,25 @@ def read_map(folder: str | Path, n: int) -> np.ndarray | None:
     if points.shape != (n, 2) or not np.isfinite(points).all():
         return None
     return points.astype(np.float32)
+
+
+def stored_map(folder: str | Path, split: str, n: int) -> tuple[np.ndarray, str] | None:
+    """(points, method) that `write_analysis` left in `folder` for this split and size, or None."""
+    try:
+        info = json.loads((Path(folder) / SUMMARY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or info.get("split") != split:
+        return None
+    points = read_map(folder, n)
+    return None if points is None else (points, str(info.get("map_method", TSNE)))
+
+
+def map_folder(digest: str, split: str, data_checksum: str) -> Path:
+    """Where the background map of one checkpoint (by content digest) on one split's data is kept."""
+    from mnist_core.analysis import cache_dir
+
+    return cache_dir().parent / "maps" / f"{digest[:24]}-{split}-{data_checksum[:16]}"
 
 
 def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 10, folds: int = 5) -> float:

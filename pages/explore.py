@@ -79,11 +79,12 @@ with matrix_column:
     ui.apply_cell(event["selection"]["cells"])
 with map_column:
     st.subheader("Feature map")
-    points, method, precomputed = maps_ui.best_map(result)
+    best = maps_ui.best_map(result)
     chosen = st.plotly_chart(
-        ui.map_figure(result, points, method), key="explore_map", on_select="rerun", selection_mode=("box", "lasso")
+        ui.map_figure(result, best.points, best.version), key="explore_map", on_select="rerun", selection_mode=("box", "lasso")
     )
-    st.caption(maps_ui.caption(method, precomputed))
+    st.caption(maps_ui.caption(best.method, best.state))
+    maps_ui.follow(result, best.state)
     ui.apply_map(chosen["selection"]["points"])
 story_ui.cartography(story)
 comparison = compare_ui.section(split, result)

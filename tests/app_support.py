@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -9,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import streamlit.testing.v1.app_test as app_test_module
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
@@ -79,6 +81,14 @@ def wait_until_done(run: Run, timeout_s: float = 180) -> dict:
 def plotly_figures(at: AppTest) -> list[dict]:
     """The Plotly figures on the page, as the JSON the browser receives."""
     return [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+
+
+def plotly_values(array) -> np.ndarray:
+    """A Plotly JSON array: a plain list, or a typed array {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(array, dict):
+        values = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+        return values.reshape([int(s) for s in str(array.get("shape", len(values))).split(",")])
+    return np.asarray(array)
 
 
 def texts(elements) -> str:

@@ -49,3 +49,10 @@ def _openmp_setting_stays_in_its_test(monkeypatch):
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     else:
         monkeypatch.setenv("OMP_NUM_THREADS", original)
+
+
+@pytest.fixture(autouse=True)
+def _no_background_maps(monkeypatch):
+    """Explore would start a t-SNE process for every model and split without a stored map; page tests do not need
+    one, so they run with it off. tests/test_background_maps.py turns it on to test it."""
+    monkeypatch.setenv("MNIST_LAB_BACKGROUND_MAPS", "0")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 import shutil
 
@@ -11,7 +10,7 @@ import pytest
 
 from mnist_core import analysis, dynamics
 from mnist_core.data import load_split
-from tests.app_support import app, plotly_figures, texts, train_tiny
+from tests.app_support import app, plotly_figures, plotly_values, texts, train_tiny
 from tests.trained import FLIPPED, make_data
 
 pytestmark = pytest.mark.integration  # every test here opens a page on a model trained for it
@@ -53,14 +52,6 @@ def _matches(at) -> int:
 
 def _tiles(at) -> list[int]:
     return sorted(int(b.label[1:]) for b in at.button if b.label.startswith("#"))
-
-
-def _values(array) -> np.ndarray:
-    """A Plotly JSON array: a plain list, or a typed array {"dtype", "bdata" (base64), "shape"}."""
-    if isinstance(array, dict):
-        values = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-        return values.reshape([int(s) for s in str(array.get("shape", len(values))).split(",")])
-    return np.asarray(array)
 
 
 def _counts(at):
@@ -111,7 +102,7 @@ def test_cartography_selection_fills_the_gallery(env):
     at = app(PAGE)
     figures = plotly_figures(at)
     (cartography,) = [f for f in figures if f["layout"]["title"]["text"] == "Dataset cartography"]
-    shown = np.concatenate([_values(trace["customdata"]).reshape(-1) for trace in cartography["data"]])
+    shown = np.concatenate([plotly_values(trace["customdata"]).reshape(-1) for trace in cartography["data"]])
     assert sorted(shown.tolist()) == list(range(200))  # every test image once
     points = [{"customdata": [i], "point_index": 0, "curve_number": 0} for i in (7, 60, 123)]
     at.session_state["explore_cartography"] = {"selection": {"points": points, "point_indices": [], "box": [], "lasso": []}}
@@ -128,8 +119,8 @@ def test_a_samples_detail_shows_its_probabilities_over_the_epochs(env):
     assert not at.exception
     (curve,) = [f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "This sample through training"]
     given = curve["data"][0]
-    assert _values(given["x"]).tolist() == list(range(1, EPOCHS + 1))
-    assert np.allclose(_values(given["y"]), recorded[:, first, labels[first]])
+    assert plotly_values(given["x"]).tolist() == list(range(1, EPOCHS + 1))
+    assert np.allclose(plotly_values(given["y"]), recorded[:, first, labels[first]])
 
 
 def test_a_run_without_the_file_and_the_train_split_open_without_dynamics(env, tmp_path, monkeypatch):
@@ -156,7 +147,7 @@ def test_the_map_is_the_precomputed_one_when_the_run_has_it_else_pca_and_the_pag
         (bare / name).unlink()
     monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(bare.parent))
     at = app(PAGE)
-    assert "PCA because no better map was precomputed" in texts(at.caption)
+    assert "PCA, because no better map was precomputed" in texts(at.caption)
     mapped = tmp_path / "mapped-runs" / run.id
     shutil.copytree(bare, mapped)
     points = np.stack([np.arange(200), -np.arange(200)], axis=1).astype(np.float32)  # recognisable coordinates
@@ -165,9 +156,9 @@ def test_the_map_is_the_precomputed_one_when_the_run_has_it_else_pca_and_the_pag
     monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(mapped.parent))
     at = app(PAGE)
     assert not at.exception
-    assert "t-SNE of the penultimate layer" in texts(at.caption) and "PCA because" not in texts(at.caption)
+    assert "t-SNE of the penultimate layer" in texts(at.caption) and "PCA, because" not in texts(at.caption)
     (feature_map,) = [f for f in plotly_figures(at) if f["layout"]["xaxis"]["title"]["text"] == "component 1"]
     digit = feature_map["data"][0]  # the points of true digit 0
-    shown = _values(digit["customdata"]).reshape(-1, 2)[:, 0].astype(int)
+    shown = plotly_values(digit["customdata"]).reshape(-1, 2)[:, 0].astype(int)
     assert set(labels[shown]) == {0}
-    assert _values(digit["x"]).tolist() == points[shown, 0].tolist()
+    assert plotly_values(digit["x"]).tolist() == points[shown, 0].tolist()

@@ -32,16 +32,17 @@ CONFUSION_COLUMNS = {
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _map_figure(digest: str, split: str, checksum: str, method: str, _result: Analysis, _projection: np.ndarray):
+def _map_figure(digest: str, split: str, checksum: str, version: str, _result: Analysis, _projection: np.ndarray):
     shown = gallery.map_points(_result)
     title = f"{len(shown):,} of {len(_result):,} {split} images"
     return embedding_figure(_projection, _result.labels, _result.predictions, shown, title=title)
 
 
-def map_figure(result: Analysis, projection: np.ndarray | None = None, method: str = "PCA"):
-    """The feature-map figure (PCA unless another map is given), built once per model, split and method."""
+def map_figure(result: Analysis, projection: np.ndarray | None = None, version: str = "PCA"):
+    """The feature-map figure (PCA unless another map is given), built once per model, split and map `version`
+    (a name that changes whenever the points do: ui/maps.py gives a stored map's file and modification time)."""
     points = result.projection if projection is None else projection
-    return _map_figure(result.digest, result.split, result.data_checksum, method, result, points)
+    return _map_figure(result.digest, result.split, result.data_checksum, version, result, points)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
