@@ -129,7 +129,7 @@ def new_run_form() -> None:
         messages.error(problem[1])
 
 
-def charts_of(run: Run, rows: list[dict], epochs: int) -> None:
+def charts_of(run: Run, rows: list[dict], epochs: int | None) -> None:
     """Loss and accuracy per epoch, and the per-digit accuracy of the latest epoch."""
     if not rows:
         st.info("The curves appear when the first epoch ends and the test set has been scored.", icon=":material/info:")
@@ -192,8 +192,10 @@ def run_panel(run: Run) -> None:
                 "Use this model", icon=":material/check:", on_click=_use_model, args=(run.id,), key=f"use_{run.id}",
                 help="Select it in the sidebar's model picker for the other pages.",
             )  # fmt: skip
-    charts_of(run, rows, live.epochs)
-    steps_ui.live_curves(run, rows, live.epochs)
+    # The planned epochs fix the x axis only while the run trains; a stopped run's curves fit the epochs it did.
+    planned = live.epochs if live.active else None
+    charts_of(run, rows, planned)
+    steps_ui.live_curves(run, rows, planned)
 
 
 @st.fragment(run_every=1.0)

@@ -6,6 +6,8 @@ store (the page's own source of truth) and rerun the page to see what it shows.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from mnist_core.runs import RunStore
@@ -126,6 +128,7 @@ def test_a_running_run_survives_a_reload_refuses_a_second_start_and_stops_from_t
     _start(reloaded, Epochs=1)
     assert "this server allows 1 at a time" in texts(reloaded.warning)
     assert len(store.list()) == 1
+    wait_for_epochs(run, 1)  # so that the stopped run has curves to draw
     next(button for button in reloaded.button if button.label == "Stop").click().run()
     assert run.stop_requested()
     assert "Stopping" in texts(reloaded.caption)
@@ -135,6 +138,17 @@ def test_a_running_run_survives_a_reload_refuses_a_second_start_and_stops_from_t
     assert not reloaded.exception
     assert f"Run `{run.id}`: stopped" in texts(reloaded.subheader)
     assert "Stopped after" in texts(reloaded.warning)
+    # Its curves span the epochs it trained, not the 200 it planned.
+    done = len(run.metrics())
+    ranges = [f["layout"]["xaxis"]["range"] for f in plotly_figures(reloaded) if "range" in f["layout"].get("xaxis", {})]
+    assert ranges and all(high <= done + 1 for _, high in ranges), (done, ranges)
+
+
+def wait_for_epochs(run, epochs: int, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(run.metrics()) < epochs:
+        assert time.monotonic() < deadline, f"{run.id} has not finished {epochs} epoch(s) after {timeout_s} s"
+        time.sleep(0.2)
 
 
 def test_without_the_dataset_the_page_warns_before_a_start(tmp_path, monkeypatch):

@@ -34,6 +34,7 @@ def picker() -> str | None:
         (None, *labels),
         format_func=lambda key: "no other model" if key is None else labels[key],
         key=COMPARE,
+        placeholder="no other model",  # what Streamlit shows for the None value
         help="A second model (B) on the same split: where they agree, where only one is right.",
     )
 

@@ -67,6 +67,7 @@ def filters(story: Dynamics | None) -> None:
         (None, *CATEGORIES),
         format_func=lambda name: "any" if name is None else LABELS[name],
         key=STORY,
+        placeholder="any",  # what Streamlit shows for the None value
         on_change=_changed,
         help="How each sample's prediction moved over the run's epochs.",
     )

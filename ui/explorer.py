@@ -110,8 +110,9 @@ def filters() -> None:
     digits = [None, *range(10)]
     label = lambda d: "any" if d is None else str(d)  # noqa: E731
     a, b, c, d = st.columns(4)
-    a.selectbox("True digit", digits, format_func=label, key=TRUE)
-    b.selectbox("Predicted digit", digits, format_func=label, key=PRED)
+    # None is "any"; Streamlit shows a None value as its placeholder, so the placeholder says "any" too.
+    a.selectbox("True digit", digits, format_func=label, key=TRUE, placeholder="any")
+    b.selectbox("Predicted digit", digits, format_func=label, key=PRED, placeholder="any")
     c.segmented_control("Show", SHOW_OPTIONS, key=SHOW)
     d.selectbox("Order", tuple(gallery.SORTS), format_func=gallery.SORTS.__getitem__, key=SORT)
 

@@ -9,7 +9,7 @@ from mnist_core.charts import step_curves_figure
 from mnist_core.runs import Run
 
 
-def live_curves(run: Run, rows: list[dict], epochs: int) -> None:
+def live_curves(run: Run, rows: list[dict], epochs: int | None) -> None:
     """Both step figures side by side; nothing for an older run without steps.csv or before its first window."""
     recorded = steps.read(run.path)
     if not recorded:
