@@ -34,11 +34,26 @@ TSNE, PCA = "t-SNE", "PCA"
 TSNE_MIN_POINTS = 1000
 
 
+# Half of openTSNE's default 250 + 500 iterations: on the bundled model's 10,000 test features the 10-NN
+# accuracy of the map is the same (0.9939 against 0.9941; 250 + 500, 125 + 250 and 100 + 150 measured side by
+# side, docs/dynamics.md), and the end of every run waits for it.
+EXAGGERATION_ITERATIONS, ITERATIONS = 125, 250
+
+
 def tsne_2d(features: np.ndarray, threads: int = 1, seed: int = 0) -> np.ndarray:
     """openTSNE's t-SNE of features (N, D) -> (N, 2) float32 (perplexity 30, PCA initialisation, fixed seed)."""
     from openTSNE import TSNE
 
-    embedding = TSNE(n_components=2, perplexity=30, initialization="pca", n_jobs=threads, random_state=seed, verbose=False)
+    embedding = TSNE(
+        n_components=2,
+        perplexity=30,
+        initialization="pca",
+        early_exaggeration_iter=EXAGGERATION_ITERATIONS,
+        n_iter=ITERATIONS,
+        n_jobs=threads,
+        random_state=seed,
+        verbose=False,
+    )
     return np.asarray(embedding.fit(np.asarray(features, dtype=np.float32)), dtype=np.float32)
 
 
