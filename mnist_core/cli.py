@@ -193,8 +193,6 @@ def _claim_run_dir(args: argparse.Namespace, config):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from mnist_core.cleaning import cleaned_split
     from mnist_core.data import load_split
     from mnist_core.limits import check_config
@@ -214,27 +212,14 @@ def _train(args: argparse.Namespace) -> int:
         test_split = load_split("test", args.data_dir)
         recorder = RunRecorder(run, config, train_split)
         recorder.start()
-        bar = None
+        bar = _EpochBar()
 
         def on_batch(progress):
-            nonlocal bar
-            if bar is None or progress.batch == 1:
-                if bar is not None:
-                    bar.close()
-                bar = tqdm(
-                    total=progress.batches,
-                    desc=f"epoch {progress.epoch}/{progress.epochs}",
-                    unit="batch",
-                    leave=False,
-                    disable=None,
-                )
-            bar.update(progress.batch - bar.n)  # a GPU run reports every few batches, not each one
-            bar.set_postfix(loss=f"{progress.loss:.3f}", refresh=False)
+            bar.show(progress, f"epoch {progress.epoch}/{progress.epochs}")
             recorder.on_batch(progress)
 
         def on_epoch(metrics, model):
-            if bar is not None:
-                bar.close()
+            bar.close()
             print(
                 f"epoch {metrics.epoch}/{config.epochs}  train loss {metrics.train_loss:.4f} acc {metrics.train_acc:.4f}"
                 f"  test loss {metrics.test_loss:.4f} acc {metrics.test_acc:.4f}"
@@ -251,8 +236,7 @@ def _train(args: argparse.Namespace) -> int:
             on_epoch=on_epoch,
             should_stop=lambda: interrupted() or recorder.should_stop(),
         )
-        if bar is not None:
-            bar.close()
+        bar.close()
         print("analysing the test split for Explore (probabilities, features, 2-D map)", flush=True)
         recorder.analyse(result.model, test_split, threads=config.threads or default_threads())
         recorder.finish(result)
@@ -267,8 +251,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from mnist_core.audit import AuditConfig, run_audit
     from mnist_core.audit_run import AuditRecorder
     from mnist_core.config import TrainConfig
@@ -289,23 +271,15 @@ def _audit(args: argparse.Namespace) -> int:
         test_split = load_split("test", args.data_dir)
         recorder = AuditRecorder(run, config, train_split, test_split)
         recorder.start()
-        bar = None
+        bar = _EpochBar()
 
         def on_batch(progress):
-            nonlocal bar
             batch = progress.batch
-            if bar is None or batch.batch == 1:
-                if bar is not None:
-                    bar.close()
-                desc = f"fold {progress.fold}/{progress.folds} epoch {batch.epoch}/{batch.epochs}"
-                bar = tqdm(total=batch.batches, desc=desc, unit="batch", leave=False, disable=None)
-            bar.update(batch.batch - bar.n)
-            bar.set_postfix(loss=f"{batch.loss:.3f}", refresh=False)
+            bar.show(batch, f"fold {progress.fold}/{progress.folds} epoch {batch.epoch}/{batch.epochs}")
             recorder.on_audit_batch(progress)
 
         def on_fold(fold, result):
-            if bar is not None:
-                bar.close()
+            bar.close()
             m = fold.metrics
             print(
                 f"fold {fold.fold}/{config.folds}  trained on {len(result.indices) - len(fold.held_out)} images"
@@ -322,8 +296,7 @@ def _audit(args: argparse.Namespace) -> int:
             on_fold=on_fold,
             should_stop=lambda: interrupted() or recorder.should_stop(),
         )
-        if bar is not None:
-            bar.close()
+        bar.close()
         recorder.finish_audit(result)
     except MnistLabError as exc:
         _fail(run, recorder, config, str(exc))
@@ -333,6 +306,28 @@ def _audit(args: argparse.Namespace) -> int:
         raise
     print(f"{result.status}: {run.path}", flush=True)
     return 0
+
+
+class _EpochBar:
+    """The terminal's progress bar of the epoch being trained: a new bar at each epoch's first batch."""
+
+    def __init__(self):
+        self._bar = None
+
+    def show(self, progress, description: str) -> None:
+        """Move to `progress` (a BatchProgress); a GPU run reports every few batches, not each one."""
+        from tqdm import tqdm
+
+        if self._bar is None or progress.batch == 1:
+            self.close()
+            self._bar = tqdm(total=progress.batches, desc=description, unit="batch", leave=False, disable=None)
+        self._bar.update(progress.batch - self._bar.n)
+        self._bar.set_postfix(loss=f"{progress.loss:.3f}", refresh=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 def _fail(run, recorder, config, message: str) -> None:
