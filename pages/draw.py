@@ -17,8 +17,7 @@ from mnist_core.errors import BlankImageError, ImageError  # noqa: E402
 from mnist_core.preprocess import CONFIDENCE_THRESHOLD, UPLOAD_TYPES, Preprocessed, predict, preprocess  # noqa: E402
 from mnist_core.saliency import SALIENCY_METHOD, saliency, saliency_overlay  # noqa: E402
 from ui import inside, messages  # noqa: E402
-from ui.messages import show_error  # noqa: E402
-from ui.model_picker import current_model  # noqa: E402
+from ui.model_picker import require_model  # noqa: E402
 
 CANVAS_SIDE = 280  # ten canvas pixels per MNIST pixel
 VERSION = "draw_canvas_version"  # bumping it gives the canvas a new key: an empty canvas
@@ -121,11 +120,7 @@ st.caption(
     "(cropped, scaled to fit 20x20, centred by its centre of mass in 28x28) before the model sees it."
 )
 
-with show_error(stop=True):
-    checkpoint = current_model()
-if checkpoint is None:
-    st.info("There is no model yet: train one on the Train page.", icon=":material/info:")
-    st.stop()
+checkpoint = require_model()
 
 st.session_state.setdefault(VERSION, 0)
 workbench(checkpoint)

@@ -9,7 +9,7 @@ run_inside_entry_script()  # first: see ui/entry.py
 from mnist_core.data import load_split  # noqa: E402
 from ui import robustness as ui  # noqa: E402
 from ui.messages import show_error  # noqa: E402
-from ui.model_picker import MODEL_KEY, current_model  # noqa: E402
+from ui.model_picker import MODEL_KEY, require_model  # noqa: E402
 
 st.title("Robustness")
 st.caption(
@@ -17,11 +17,7 @@ st.caption(
     "or partly hidden, at three or four severities each. Computed once per model, then cached."
 )
 
-with show_error(stop=True):
-    checkpoint = current_model()
-if checkpoint is None:
-    st.info("There is no model yet: train one on the Train page.", icon=":material/info:")
-    st.stop()
+checkpoint = require_model()
 with show_error(stop=True):
     split = load_split("test")
 

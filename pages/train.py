@@ -21,6 +21,7 @@ from mnist_core.model import DEVICES  # noqa: E402
 from mnist_core.runs import Run, RunStore, validate_name  # noqa: E402
 from ui import audit as audit_ui  # noqa: E402
 from ui import messages  # noqa: E402
+from ui import progress as progress_ui  # noqa: E402
 from ui import steps as steps_ui  # noqa: E402
 from ui.model_picker import MODEL_KEY  # noqa: E402
 from ui.precision import precision_select  # noqa: E402
@@ -158,15 +159,9 @@ def run_panel(run: Run) -> None:
         st.progress(live.in_epoch, text=live.in_epoch_text)
         if progress.get("step") == "analysing":
             st.info("Training done: computing the 2-D map and the analysis Explore needs.", icon=":material/scatter_plot:")
-        figures = st.columns([1, 1, 1, 1])
-        figures[0].metric("Samples/s", f"{live.samples_per_s:,.0f}" if live.samples_per_s else "–")
-        figures[1].metric("Elapsed", summary.format_duration(live.elapsed_s))
-        figures[2].metric("ETA", summary.format_duration(live.eta_s) if live.epoch else "–")
-        with figures[3]:
-            if st.button("Stop", icon=":material/stop_circle:", key="stop", help="Finish this batch, save and stop."):
-                run.request_stop()
-            if run.stop_requested():
-                st.caption("Stopping: the run saves after the current batch.")
+        progress_ui.live_figures(
+            run, live, "stop", "Finish this batch, save and stop.", "Stopping: the run saves after the current batch."
+        )
     else:
         final = rows[-1] if rows else None
         if live.status == "failed":

@@ -8,9 +8,11 @@ import json
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 import streamlit.testing.v1.app_test as app_test_module
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
@@ -59,6 +61,39 @@ def train_tiny(data_dir: Path, name: str, epochs: int = 2) -> Run:
     for file in _TRAINED[key].iterdir():
         shutil.copy2(file, run.path / file.name)
     return run
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """Tiny data and one finished run trained on them: what the Explore-page tests open."""
+
+    data_dir: Path
+    runs_dir: Path
+    run: Run
+
+
+def trained_run(folder: Path, name: str, epochs: int, flipped: dict[int, int] | None = None) -> TrainedRun:
+    """Tiny data under `folder` (test labels in `flipped` replaced) and a run `name` of `epochs` trained on them."""
+    from tests.trained import make_data
+
+    data_dir = make_data(folder / "data", flipped=flipped)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MNIST_LAB_RUNS_DIR", str(folder / "runs"))
+        run = train_tiny(data_dir, name, epochs=epochs)
+    return TrainedRun(data_dir, folder / "runs", run)
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, data_dir: Path, runs_dir: Path, cache_dir: Path, bundled: bool = True) -> None:
+    """Point the app at these data, runs and a private analysis cache, with or without the bundled model;
+    forget the analyses earlier tests left in memory (call `analysis.clear_memory()` again after the test)."""
+    from mnist_core import analysis
+
+    if not bundled:
+        monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: False)
+    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs_dir))
+    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(cache_dir))
+    analysis.clear_memory()
 
 
 def _digest(data_dir: Path) -> str:

@@ -18,7 +18,7 @@ from mnist_core.config import TrainConfig
 from mnist_core.data import load_split
 from mnist_core.runs import RunStore
 from mnist_core.verdicts import verdicts_csv
-from tests.app_support import app, texts
+from tests.app_support import app, serve, texts
 from tests.trained import FLIPPED, make_data
 from ui.explorer import TILE_COLUMNS
 
@@ -45,11 +45,8 @@ def audited(tmp_path_factory):
 @pytest.fixture
 def audit_env(audited, tmp_path, monkeypatch):
     data_dir, runs, run = audited
-    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs))
-    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    serve(monkeypatch, data_dir, runs, tmp_path / "cache")
     (run.path / "verdicts.json").unlink(missing_ok=True)
-    analysis.clear_memory()
     yield run
     analysis.clear_memory()
 

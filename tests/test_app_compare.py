@@ -12,8 +12,7 @@ from mnist_core.checkpoint import load_checkpoint
 from mnist_core.data import load_split
 from mnist_core.evaluate import predict_logits
 from mnist_core.pretrained import PRETRAINED_PATH
-from tests.app_support import app, texts, train_tiny
-from tests.trained import make_data
+from tests.app_support import TrainedRun, app, serve, texts, trained_run
 
 pytestmark = pytest.mark.integration  # every test here opens a page on a model trained for it
 
@@ -21,24 +20,15 @@ PAGE = "pages/explore.py"
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("compare")
-    data_dir = make_data(folder / "data")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MNIST_LAB_RUNS_DIR", str(folder / "runs"))
-        run = train_tiny(data_dir, "other", epochs=1)
-    return data_dir, folder / "runs", run
+def trained(tmp_path_factory) -> TrainedRun:
+    return trained_run(tmp_path_factory.mktemp("compare"), "other", epochs=1)
 
 
 @pytest.fixture
-def env(trained_run, tmp_path, monkeypatch):
+def env(trained, tmp_path, monkeypatch):
     """Bundled model and the run in the catalogue; returns (run, A's and B's test predictions, the labels)."""
-    data_dir, runs, run = trained_run
-    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs))
-    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
-    analysis.clear_memory()
-    split = load_split("test", data_dir)
+    serve(monkeypatch, trained.data_dir, trained.runs_dir, tmp_path / "cache")
+    run, split = trained.run, load_split("test", trained.data_dir)
     a = predict_logits(load_checkpoint(PRETRAINED_PATH).model, split.images).argmax(1).numpy()
     b = predict_logits(load_checkpoint(run.checkpoint_path).model, split.images).argmax(1).numpy()
     yield run, a, b, split.labels.numpy()

@@ -10,8 +10,8 @@ import pytest
 
 from mnist_core import analysis, dynamics
 from mnist_core.data import load_split
-from tests.app_support import app, plotly_figures, plotly_values, texts, train_tiny
-from tests.trained import FLIPPED, make_data
+from tests.app_support import TrainedRun, app, plotly_figures, plotly_values, serve, texts, trained_run
+from tests.trained import FLIPPED
 
 pytestmark = pytest.mark.integration  # every test here opens a page on a model trained for it
 
@@ -20,25 +20,16 @@ EPOCHS = 4
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
+def trained(tmp_path_factory) -> TrainedRun:
     """Tiny data with flipped test labels and one finished 4-epoch run trained on it by the real CLI."""
-    folder = tmp_path_factory.mktemp("dynamics")
-    data_dir = make_data(folder / "data", flipped=FLIPPED)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MNIST_LAB_RUNS_DIR", str(folder / "runs"))
-        run = train_tiny(data_dir, "story", epochs=EPOCHS)
-    return data_dir, folder / "runs", run
+    return trained_run(tmp_path_factory.mktemp("dynamics"), "story", epochs=EPOCHS, flipped=FLIPPED)
 
 
 @pytest.fixture
-def env(trained_run, tmp_path, monkeypatch):
+def env(trained, tmp_path, monkeypatch):
     """The run as the only model; returns (the run, its recorded (E, N, 10) array, the given test labels)."""
-    data_dir, runs, run = trained_run
-    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: False)
-    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs))
-    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
-    analysis.clear_memory()
+    serve(monkeypatch, trained.data_dir, trained.runs_dir, tmp_path / "cache", bundled=False)
+    run, data_dir = trained.run, trained.data_dir
     recorded = np.load(run.path / dynamics.FILE_NAME).astype(np.float32)
     yield run, recorded, load_split("test", data_dir).labels.numpy()
     analysis.clear_memory()

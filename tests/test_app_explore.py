@@ -10,34 +10,24 @@ import pytest
 from mnist_core import analysis
 from mnist_core.checkpoint import load_checkpoint
 from mnist_core.data import load_split
-from tests.app_support import app, texts, train_tiny
-from tests.trained import FLIPPED, make_data
+from tests.app_support import TrainedRun, app, serve, texts, trained_run
+from tests.trained import FLIPPED
 from ui.explorer import NEIGHBOURS, TILE_COLUMNS
 
 PAGE = "pages/explore.py"
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
+def trained(tmp_path_factory) -> TrainedRun:
     """Tiny data with flipped test labels and one finished run trained on it by the real CLI (once per module)."""
-    folder = tmp_path_factory.mktemp("explore")
-    data_dir = make_data(folder / "data", flipped=FLIPPED)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MNIST_LAB_RUNS_DIR", str(folder / "runs"))
-        run = train_tiny(data_dir, "explore", epochs=4)
-    return data_dir, folder / "runs", run
+    return trained_run(tmp_path_factory.mktemp("explore"), "explore", epochs=4, flipped=FLIPPED)
 
 
 @pytest.fixture
-def explore_env(trained_run, tmp_path, monkeypatch):
+def explore_env(trained, tmp_path, monkeypatch):
     """The trained run as the only model, a private analysis cache; returns the test split's analysis."""
-    data_dir, runs, run = trained_run
-    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: False)
-    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs))
-    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
-    analysis.clear_memory()
-    yield analysis.analyze(load_checkpoint(run.checkpoint_path), load_split("test", data_dir))
+    serve(monkeypatch, trained.data_dir, trained.runs_dir, tmp_path / "cache", bundled=False)
+    yield analysis.analyze(load_checkpoint(trained.run.checkpoint_path), load_split("test", trained.data_dir))
     analysis.clear_memory()
 
 

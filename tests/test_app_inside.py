@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import robustness
-from tests.app_support import app
+from tests.app_support import app, serve, trained_run
 
 
 def _panel_script():
@@ -81,25 +81,13 @@ def test_robustness_page_computes_on_demand_then_shows_the_cached_chart(tiny_dat
 
 
 @pytest.fixture(scope="module")
-def explore_run(tmp_path_factory):
+def trained(tmp_path_factory):
     """A finished run on tiny data, trained by the real CLI (once for this module)."""
-    from tests.app_support import train_tiny
-    from tests.trained import make_data
-
-    folder = tmp_path_factory.mktemp("inside")
-    data_dir = make_data(folder / "data")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MNIST_LAB_RUNS_DIR", str(folder / "runs"))
-        train_tiny(data_dir, "inside", epochs=2)
-    return data_dir, folder / "runs"
+    return trained_run(tmp_path_factory.mktemp("inside"), "inside", epochs=2)
 
 
-def test_explore_sample_detail_opens_the_panel_on_request(explore_run, tmp_path, monkeypatch):
-    data_dir, runs = explore_run
-    monkeypatch.setattr("mnist_core.catalog.pretrained_available", lambda: False)
-    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs))
-    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
+def test_explore_sample_detail_opens_the_panel_on_request(trained, tmp_path, monkeypatch):
+    serve(monkeypatch, trained.data_dir, trained.runs_dir, tmp_path / "cache", bundled=False)
     at = app("pages/explore.py")
     at.segmented_control(key="explore_show").set_value("All").run()
     next(b for b in at.button if b.label.startswith("#")).click().run()
@@ -114,11 +102,8 @@ def test_explore_sample_detail_opens_the_panel_on_request(explore_run, tmp_path,
     assert "changed" in captions() and "unchanged" not in captions()
 
 
-def test_robustness_page_puts_a_second_models_chart_beside_the_first(explore_run, tmp_path, monkeypatch):
-    data_dir, runs = explore_run
-    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs))
-    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
+def test_robustness_page_puts_a_second_models_chart_beside_the_first(trained, tmp_path, monkeypatch):
+    serve(monkeypatch, trained.data_dir, trained.runs_dir, tmp_path / "cache")
     monkeypatch.setattr(robustness, "_memory", {})
     monkeypatch.setattr(robustness, "SEVERITIES", {"rotation": (15.0, 30.0, 45.0)})
     at = app("pages/robustness.py")

@@ -6,8 +6,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import analysis
-from tests.app_support import APP, texts, train_tiny
-from tests.trained import FLIPPED, make_data
+from tests.app_support import APP, TrainedRun, serve, texts, trained_run
+from tests.trained import FLIPPED
 
 pytestmark = pytest.mark.integration  # every test here opens a page on a model trained for it
 
@@ -15,23 +15,15 @@ PAGE = "pages/explore.py"
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("links")
-    data_dir = make_data(folder / "data", flipped=FLIPPED)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MNIST_LAB_RUNS_DIR", str(folder / "runs"))
-        run = train_tiny(data_dir, "linked", epochs=3)
-    return data_dir, folder / "runs", run
+def trained(tmp_path_factory) -> TrainedRun:
+    return trained_run(tmp_path_factory.mktemp("links"), "linked", epochs=3, flipped=FLIPPED)
 
 
 @pytest.fixture
-def env(trained_run, tmp_path, monkeypatch):
+def env(trained, tmp_path, monkeypatch):
     """The bundled model (the picker's default) and one finished run with dynamics."""
-    data_dir, runs, run = trained_run
-    monkeypatch.setenv("MNIST_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(runs))
-    monkeypatch.setenv("MNIST_LAB_CACHE_DIR", str(tmp_path / "cache"))
-    analysis.clear_memory()
+    serve(monkeypatch, trained.data_dir, trained.runs_dir, tmp_path / "cache")
+    run = trained.run
     yield run
     analysis.clear_memory()
 

@@ -24,6 +24,7 @@ from mnist_core.limits import fit_config, public_message
 from mnist_core.runs import Run, RunStore
 from mnist_core.verdicts import VERDICTS, load_verdicts, set_verdict, verdicts_csv
 from ui import explorer
+from ui import progress as progress_ui
 from ui.messages import show_error
 
 PROBLEM = "audit_problem"  # message of the last refused start
@@ -123,15 +124,7 @@ def audit_panel(run: Run) -> None:
         bars = audit_bars(progress)
         for fraction, text in (bars.fold, bars.epoch, bars.batch):
             st.progress(fraction, text=text)
-        figures = st.columns(4)
-        figures[0].metric("Samples/s", f"{live.samples_per_s:,.0f}" if live.samples_per_s else "–")
-        figures[1].metric("Elapsed", summary.format_duration(live.elapsed_s))
-        figures[2].metric("ETA", summary.format_duration(live.eta_s) if live.epoch else "–")
-        with figures[3]:
-            if st.button("Stop", icon=":material/stop_circle:", key="audit_stop", help="Finish this batch and stop."):
-                run.request_stop()
-            if run.stop_requested():
-                st.caption("Stopping after the current batch.")
+        progress_ui.live_figures(run, live, "audit_stop", "Finish this batch and stop.", "Stopping after the current batch.")
         return
     if live.status == "failed":
         st.error(public_message(live.error or "The audit failed without a message; see its train.log."), icon=":material/error:")

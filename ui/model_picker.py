@@ -6,6 +6,7 @@ import streamlit as st
 
 from mnist_core.catalog import ModelSource, available_models
 from mnist_core.checkpoint import Checkpoint, file_digest, load_checkpoint
+from ui.messages import show_error
 
 MODEL_KEY = "model_key"
 
@@ -46,6 +47,16 @@ def current_model() -> Checkpoint | None:
     if source is None:
         return None
     return load_source(source)
+
+
+def require_model() -> Checkpoint:
+    """The chosen model for a page that needs one; without any model the page says where to get one and stops."""
+    with show_error(stop=True):
+        checkpoint = current_model()
+    if checkpoint is None:
+        st.info("There is no model yet: train one on the Train page.", icon=":material/info:")
+        st.stop()
+    return checkpoint
 
 
 def load_source(source: ModelSource) -> Checkpoint:
