@@ -36,10 +36,12 @@ with show_error(stop=True):
 ui.start((checkpoint.digest, split_name))
 links.adopt_sample(len(split))
 
+first_time = st.empty()  # said only while it is true: the caption goes once the analysis is there
 if not is_cached(checkpoint, split):
-    st.caption(f"Running the model over the {len(split):,} {split_name} images; this happens once per model.")
+    first_time.caption(f"Running the model over the {len(split):,} {split_name} images; this happens once per model.")
 with st.spinner(f"Analysing {len(split):,} {split_name} images…"):
     result = analyze(checkpoint, split)
+first_time.empty()
 if split_name != "train":
     prefetch(checkpoint, "train")  # the nearest-neighbour bank, ready by the time a sample is opened
 evaluation = result.evaluation
@@ -51,7 +53,7 @@ story = story_ui.current(split_name, result)
 a, b, c, d = st.columns(4)
 a.metric("Accuracy", f"{summary['accuracy']:.2%}")
 b.metric("Mean loss", f"{summary['loss']:.4f}")
-c.metric("Errors", f"{summary['errors']:,} of {summary['n']:,}")
+c.metric(f"Errors of {summary['n']:,}", f"{summary['errors']:,}")  # the count alone fits a quarter of the page
 d.metric("Suspected label errors", f"{flagged:,}")
 with st.expander("Precision, recall and F1 per digit"):
     st.dataframe(
