@@ -1,5 +1,6 @@
-"""What the load and memory benchmarks share: a local app server, a model to draw against, memory samples of the
-server and its trainer, and browser sessions that draw digits as people do (Playwright's async API, Debian's Chromium).
+"""What the load, soak and memory benchmarks share: a local app server (optionally timing its reruns from inside), a
+model to draw against, memory samples of the server and its trainer, browser sessions that draw digits as people do
+(Playwright's async API, Debian's Chromium), a crowd of them, and the latency report.
 
 Only local servers are ever driven: `check_local` refuses any other address.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import platform
 import re
 import shlex
 import shutil
@@ -26,9 +28,10 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 
+from bench.timed_server import ANSWER_TEXT, TIMINGS_ENV, Rerun, read_reruns  # noqa: E402
 from mnist_core.pretrained import pretrained_available  # noqa: E402
 from mnist_core.testing.drawing import resample, stroke_path  # noqa: E402
-from mnist_core.testing.server import CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
+from mnist_core.testing.server import APP_DIR, CHROMIUM_ARGS, _wait_healthy, free_port, stop_server  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("MNIST_DATA_DIR") or REPO.parent / "shared" / "datasets")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -47,12 +50,42 @@ def check_local(url: str) -> str:
 
 class App:
     """A `streamlit run streamlit_app.py` of this checkout on a free local port, with its own runs and cache folders
-    (an empty analysis cache, as after a deploy: the Explore page computes its analyses in the server)."""
+    (an empty analysis cache, as after a deploy: the Explore page computes its analyses in the server).
 
-    def __init__(self, workdir: Path, data_dir: Path, env: dict[str, str] | None = None):
-        env = {"MNIST_LAB_CACHE_DIR": str(workdir / "cache"), **(env or {})}
-        self.url, self.process, self.runs_dir = start_server(workdir, data_dir, env)
-        self.data_dir = data_dir
+    It starts as mnist_core.testing.server starts the tests' server, with bench.timed_server as its entry instead
+    of `-m streamlit`: plain Streamlit, unless `timed`, when the server notes when each rerun's request arrives and
+    its last message leaves (`reruns()` reads them back).
+    """
+
+    def __init__(self, workdir: Path, data_dir: Path, env: dict[str, str] | None = None, timed: bool = False):
+        port = free_port()
+        self.url, self.data_dir, self.runs_dir = f"http://127.0.0.1:{port}", data_dir, workdir / "runs"
+        self.timings = workdir / "reruns.jsonl" if timed else None
+        env = {
+            **os.environ,
+            "MNIST_DATA_DIR": str(data_dir),
+            "MNIST_LAB_RUNS_DIR": str(self.runs_dir),
+            "MNIST_LAB_CACHE_DIR": str(workdir / "cache"),
+            **({TIMINGS_ENV: str(self.timings)} if timed else {}),
+            **(env or {}),
+        }
+        command = [
+            sys.executable, "-m", "bench.timed_server", "run", "streamlit_app.py",
+            "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+            "--browser.gatherUsageStats", "false",
+        ]  # fmt: skip
+        log = workdir / "streamlit.log"
+        with open(log, "wb") as handle:
+            self.process = subprocess.Popen(command, cwd=APP_DIR, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        try:
+            _wait_healthy(self.url, self.process, log)
+        except BaseException:
+            self.stop()
+            raise
+
+    def reruns(self) -> list[Rerun]:
+        """The runs the timed server has finished sending so far (bench/timed_server.py), oldest first."""
+        return read_reruns(self.timings) if self.timings else []
 
     @property
     def pid(self) -> int:
@@ -66,21 +99,46 @@ def ensure_model(runs_dir: Path, data_dir: Path) -> str:
     """The bundled model when shipped; otherwise a quick run (1 epoch on 5,000 images) so the Draw page has a model."""
     if pretrained_available():
         return "bundled model"
+    train_quick_run(runs_dir, data_dir, "bench-model")
+    return "a 1-epoch model trained on 5,000 images (no bundled model in this checkout)"
+
+
+def train_quick_run(runs_dir: Path, data_dir: Path, name: str, train_subset: int = 5000) -> None:
+    """A finished run in `runs_dir` by the CLI the app launches: fast preset, 1 epoch on `train_subset` images, and its
+    end-of-run analysis (the 2-D map) included."""
     env = {**os.environ, "MNIST_LAB_RUNS_DIR": str(runs_dir)}
     command = [sys.executable, "-m", "mnist_core", "train", "--data-dir", str(data_dir), "--preset", "fast",
-               "--epochs", "1", "--train-subset", "5000", "--device", "cpu", "--name", "bench-model"]  # fmt: skip
+               "--epochs", "1", "--train-subset", str(train_subset), "--device", "cpu", "--name", name]  # fmt: skip
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
-    return "a 1-epoch model trained on 5,000 images (no bundled model in this checkout)"
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (/proc/loadavg), beside which every figure here is read."""
+    path = Path("/proc/loadavg")
+    return " ".join(path.read_text().split()[:3]) if path.exists() else "n/a"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what the platform module knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 @dataclass
 class Memory:
-    """Resident memory of one process tree in MB: rss counts shared library pages in every process, pss splits them."""
+    """Resident memory of one process tree in MB: rss counts shared library pages in every process, pss splits them
+    (so it moves when other processes mapping the same libraries start or end), uss counts the server's own pages."""
 
     server_rss: float = 0.0
     trainer_rss: float = 0.0
     total_rss: float = 0.0
     total_pss: float = 0.0
+    server_uss: float = 0.0
 
     def peak(self, other: Memory) -> Memory:
         return Memory(*(max(a, b) for a, b in zip(vars(self).values(), vars(other).values())))
@@ -109,7 +167,7 @@ def measure(pid: int, extra_pids: tuple[int, ...] = ()) -> Memory:
         except psutil.Error:
             continue
         if process is server:
-            result.server_rss = info.rss / MB
+            result.server_rss, result.server_uss = info.rss / MB, info.uss / MB
         else:
             result.trainer_rss += info.rss / MB
         result.total_rss += info.rss / MB
@@ -174,28 +232,33 @@ def summarize(values: list[float]) -> str:
 # ---------------------------------------------------------------- browser sessions
 
 
-async def launch_browser(playwright):
-    """Debian's Chromium, headless (Playwright's own browser download cannot work offline), at no higher priority
-    than the server."""
+async def launch_browser(playwright, nice: int = 0):
+    """Debian's Chromium, headless (Playwright's own browser download cannot work offline), `nice` steps below this
+    script's priority and never above the server's."""
     executable = shutil.which("chromium") or "/usr/bin/chromium"
-    return await playwright.chromium.launch(executable_path=without_priority_boost(executable), headless=True, args=CHROMIUM_ARGS)
+    launcher = without_priority_boost(executable, nice)
+    return await playwright.chromium.launch(executable_path=launcher, headless=True, args=CHROMIUM_ARGS)
 
 
-def without_priority_boost(executable: str) -> str:
-    """A launcher for `executable` that cannot raise its own priority, when this runs as root (else `executable`).
+def without_priority_boost(executable: str, nice: int = 0) -> str:
+    """A launcher for `executable` that cannot raise its own priority, when this runs as root, and that starts it
+    `nice` steps lower (`executable` itself when there is nothing to change).
 
     Chromium started by root sets nice -8 on its browser and GPU processes' main threads and its compositor threads,
     above the app server at 0. They then took the server's CPU first: a test artifact, as visitors' browsers do not
-    run on the server. Without CAP_SYS_NICE those calls fail and Chromium stays at this script's niceness.
+    run on the server. Without CAP_SYS_NICE those calls fail and Chromium stays at the niceness it started with.
     """
-    setpriv = shutil.which("setpriv")
-    if os.geteuid() != 0 or setpriv is None:
+    setpriv = shutil.which("setpriv") if os.geteuid() == 0 else None
+    prefix = [setpriv, "--inh-caps=-sys_nice", "--bounding-set=-sys_nice"] if setpriv else []
+    if nice:
+        prefix += ["nice", "-n", str(nice)]
+    if not prefix:
         return executable
-    launcher = Path(tempfile.gettempdir()) / "mnist-lab-chromium-without-priority-boost"
-    launcher.write_text(
-        f'#!/bin/sh\nexec {shlex.quote(setpriv)} --inh-caps=-sys_nice --bounding-set=-sys_nice {shlex.quote(executable)} "$@"\n'
-    )
-    launcher.chmod(0o755)
+    launcher = Path(tempfile.gettempdir()) / f"mnist-lab-chromium-without-priority-boost-nice{nice}"
+    draft = launcher.with_suffix(f".{os.getpid()}")  # renamed into place: a browser starting meanwhile never reads half a file
+    draft.write_text(f'#!/bin/sh\nexec {shlex.join([*prefix, executable])} "$@"\n')
+    draft.chmod(0o755)
+    draft.replace(launcher)
     return str(launcher)
 
 
@@ -283,7 +346,6 @@ async def settled_canvas(page, timeout_s: float = 30.0) -> dict:
 # page before Streamlit's code: it notes the last pointer-up, the first message the page sends after it (the canvas
 # sends the drawing after its 200 ms debounce) and the first message back that carries an answer. WATCH_ANSWER arms
 # it before a drawing and notes the first animation frame after an answer is in the DOM.
-ANSWER_TEXT = r"It's a|Not sure"
 CLOCK = """(() => {
     const answer = new RegExp(%s);
     const decoder = new TextDecoder();
@@ -320,7 +382,7 @@ WATCH_ANSWER = """() => {
 }""" % json.dumps(ANSWER_TEXT)  # noqa: UP031
 # What draw_and_predict records: the whole wait, then its parts (the parts need CLOCK; open_session installs it).
 DRAW_STEPS = {
-    "draw -> prediction": ("up", "shown"),
+    "page: draw -> prediction": ("up", "shown"),
     "  pointer-up -> drawing sent": ("up", "sent"),
     "  drawing sent -> answer back": ("sent", "back"),
     "  answer back -> on screen": ("back", "shown"),
@@ -353,3 +415,150 @@ async def draw_and_predict(session: Session, digit: int, first: bool, pace: Pace
     found = re.search(r"It's a \d|Not sure", answer)
     session.predictions.append((digit, found.group(0) if found else "?"))
     await wait_idle(page)
+
+
+@dataclass
+class Visitor:
+    """One session of a crowd: what it is doing, and why it stopped if it failed."""
+
+    number: int
+    session: Session | None = None
+    step: str = "starting"
+    error: str | None = None
+    done: bool = False
+
+
+class Crowd:
+    """Visitors in one headless Chromium (`nice` steps below this script), each in a browser context of its own.
+
+    `open()` brings every one to the Draw page; `draw()` then has them all draw at once. Loading Streamlit's frontend
+    costs a browser seconds of CPU, and here the browsers share the server's cores, so a digit timed while another
+    session still loads would measure that test artifact, which on a hosted instance happens on each visitor's own
+    device. A visitor that fails is left out from then on, with the step it failed at; `deadline_s` bounds it all.
+    """
+
+    def __init__(self, url: str, sessions: int, deadline_s: float, nice: int = 0):
+        self.url, self.nice = url, nice
+        self.deadline = time.monotonic() + deadline_s
+        self.visitors = [Visitor(number) for number in range(1, sessions + 1)]
+        self.drawn = 0  # digits drawn and answered so far, by all visitors
+
+    async def __aenter__(self) -> Crowd:
+        from playwright.async_api import async_playwright
+
+        self._playwright = await async_playwright().start()
+        self._browser = await launch_browser(self._playwright, self.nice)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._browser.close()
+        await self._playwright.stop()
+
+    @property
+    def finished(self) -> list[Session]:
+        """The sessions that did all they were asked to."""
+        return [visitor.session for visitor in self.visitors if visitor.done]
+
+    @property
+    def errors(self) -> list[str]:
+        return [visitor.error for visitor in self.visitors if visitor.error]
+
+    async def open(self) -> None:
+        """Every visitor opens the app, then the Draw page."""
+
+        async def arrive(visitor: Visitor) -> None:
+            visitor.step = "opening the app"
+            visitor.session = await open_session(self._browser, self.url)
+            visitor.step = "opening the Draw page"
+            await open_draw_page(visitor.session)
+
+        await self._each(arrive)
+
+    async def draw(self, draws: list[int], pace: Pace) -> None:
+        """Visitor i draws draws[i] single-stroke digits, clearing the canvas between them, all at once."""
+
+        async def cycles(visitor: Visitor) -> None:
+            for turn in range(draws[visitor.number - 1]):
+                visitor.step = f"drawing digit {turn + 1}"
+                digit = DIGITS[(visitor.number - 1 + turn) % len(DIGITS)]
+                await draw_and_predict(visitor.session, digit, first=turn == 0, pace=pace)
+                self.drawn += 1
+            visitor.done = True
+
+        await self._each(cycles)
+
+    async def _each(self, action) -> None:
+        """`action(visitor)` for every visitor still in, all at once, until the deadline."""
+        tasks = {asyncio.create_task(action(visitor)): visitor for visitor in self.visitors if not visitor.error}
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(list(tasks), timeout=max(0.0, self.deadline - time.monotonic()))
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task, visitor in tasks.items():
+            if task in pending:
+                visitor.error = f"session {visitor.number}, {visitor.step}: did not finish within the time limit"
+            elif task.exception():
+                reason = (str(task.exception()).splitlines() or [type(task.exception()).__name__])[0]
+                visitor.error = f"session {visitor.number}, {visitor.step}: {reason}"
+
+
+async def cold_start(url: str, nice: int = 0) -> str:
+    """One visitor's first visit and digit, timed apart: it makes the server import torch and load the model."""
+    async with Crowd(url, 1, deadline_s=600, nice=nice) as crowd:
+        await crowd.open()
+        await crowd.draw([1], PACES["robot"])
+    if crowd.errors:
+        return f"cold start failed: {crowd.errors[0]}"
+    timings = crowd.visitors[0].session.timings
+    return (f"cold start (first visit: server imports torch, loads the model): open app {timings['open app'][0]:.1f} s, "
+            f"Draw page {timings['open Draw page'][0]:.1f} s")  # fmt: skip
+
+
+# ---------------------------------------------------------------- the report
+
+# The server's own time for a drawn digit (see bench/timed_server.py), then its parts: Rerun fields, start to end.
+SERVER_STEPS = {
+    "server: drawing in -> answer out": ("arrived", "sent"),
+    "  drawing in -> rerun starts": ("arrived", "started"),
+    "  rerun starts -> verdict queued": ("started", "verdict"),
+    "  verdict queued -> rerun ends": ("verdict", "finished"),
+    "  rerun ends -> answer out": ("finished", "sent"),
+}
+# How the report names the runs it counts (Rerun.answers_a_drawing).
+ANSWERS_ARE = ("an answer: a fragment rerun asked for by a browser that finished with the verdict, "
+               "\"It's a N\" or \"Not sure\", among its messages")  # fmt: skip
+
+
+def answers(reruns: list[Rerun]) -> list[Rerun]:
+    """The runs that answer a drawing, in the order they left the server."""
+    return [rerun for rerun in reruns if rerun.answers_a_drawing]
+
+
+def server_seconds(reruns: list[Rerun], step: str = "server: drawing in -> answer out") -> list[float]:
+    """Each run's seconds in one of SERVER_STEPS (by default the whole: the drawing's arrival to the answer's leaving)."""
+    start, end = SERVER_STEPS[step]
+    return [getattr(rerun, end) - getattr(rerun, start) for rerun in reruns]
+
+
+def print_latencies(sessions: list[Session], reruns: list[Rerun]) -> None:
+    """Per-action latencies: opening, the server's own time per drawn digit (the main figure, from `reruns`), the
+    page's clock from the last pointer-up to the answer on screen, and whether the answers were right."""
+
+    def line(label: str, values: list[float]) -> None:
+        print(f"  {label:34s} n={len(values):3d}  {summarize(values)}")
+
+    for action in ("open app", "open Draw page"):
+        line(action, [value for session in sessions for value in session.timings.get(action, [])])
+    answered = answers(reruns)
+    print(f"  in the server's process: {len(answered)} answers among {sum(rerun.fragment for rerun in reruns)} "
+          f"fragment reruns, {len(reruns)} runs in all ({ANSWERS_ARE})")  # fmt: skip
+    for step in SERVER_STEPS:
+        line(step, server_seconds(answered, step))
+    print("  in the page's clock:")
+    for action in DRAW_STEPS:
+        line(action, [value for session in sessions for value in session.timings.get(action, [])])
+    predictions = [(digit, text) for session in sessions for digit, text in session.predictions]
+    right = sum(text == f"It's a {digit}" for digit, text in predictions)
+    print(f"  predictions matching the drawn digit: {right}/{len(predictions)}")
