@@ -129,8 +129,9 @@ with detail_column:
     else:
         with show_error(stop=True):
             bank_split = load_split("train")
-        with st.spinner("Computing training-set features for nearest neighbours (once per model)…"):
-            bank = analyze(checkpoint, bank_split)
+        # The neighbour bank (60,000 training images through the model) is computed in the background: the
+        # detail does not wait for it (a shared link opens on a fresh server in seconds, not half a minute).
+        bank = analyze(checkpoint, bank_split) if is_cached(checkpoint, bank_split) else None
         story_ui.curve(story, index)
         ui.detail(checkpoint, split, result, bank_split, bank, index)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 import pytest
@@ -113,7 +114,7 @@ def test_map_selection_lists_the_selected_points(explore_env):
     assert "3 points selected on the map" in texts(at.info)
 
 
-def test_opening_a_sample_shows_probabilities_saliency_and_neighbours(explore_env):
+def test_opening_a_sample_shows_probabilities_saliency_and_neighbours(explore_env, trained):
     test = explore_env
     at = app(PAGE)
     first = _tile_buttons(at)[0]
@@ -128,6 +129,17 @@ def test_opening_a_sample_shows_probabilities_saliency_and_neighbours(explore_en
     assert f"towards {predicted} (predicted)" in captions and f"towards {given} (given)" in captions
     assert "integrated gradients" in texts(at.markdown)
     train = load_split("train")
+    # The neighbours come from the training split's features, computed in the background: the page says so, and
+    # shows them once they are there (its fragment reruns the page; AppTest does not tick, so the test reruns).
+    checkpoint = load_checkpoint(trained.run.checkpoint_path)
+    if not analysis.is_cached(checkpoint, train):
+        assert "nearest images appear here by themselves" in texts(at.caption)
+        deadline = time.monotonic() + 120
+        while not analysis.is_cached(checkpoint, train):
+            assert time.monotonic() < deadline, "the training split's features were never computed"
+            time.sleep(0.2)
+        at.run()
+    captions = _captions(at)
     neighbours = [int(c[1:]) for c in captions if re.fullmatch(r"#\d+", c) and int(c[1:]) != first]
     labels = train.labels.numpy()
     k = NEIGHBOURS

@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from mnist_core import gallery
-from mnist_core.analysis import Analysis
+from mnist_core.analysis import Analysis, is_cached, prefetch
 from mnist_core.charts import class_probability_figure, embedding_figure
 from mnist_core.data import Split
 from mnist_core.saliency import SALIENCY_METHOD, saliency, saliency_overlay
@@ -141,8 +141,9 @@ def tiles(split: Split, indices: Sequence[int], captions: Sequence[str], key: st
     return opened
 
 
-def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: Analysis, index: int) -> None:
-    """One sample: the digit, its class probabilities, saliency for the predicted and given class, nearest training images."""
+def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: Analysis | None, index: int) -> None:
+    """One sample: the digit, its class probabilities, saliency for the predicted and given class, nearest training
+    images (once `bank`, the training split's analysis, is there: None while it is computed in the background)."""
     given, predicted = int(result.labels[index]), int(result.predictions[index])
     st.subheader(f"Sample #{index} of the {split.name} split")
     st.caption(
@@ -161,13 +162,29 @@ def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: 
         attribution = _saliency(checkpoint.digest, split.name, index, digit, checkpoint.model, split.images[index : index + 1])
         column.image(saliency_overlay(pixels, attribution, scale=5), caption=f"towards {digit} ({role})")
     st.markdown("**Nearest training images** in the model's feature space (penultimate layer)")
+    if bank is None:
+        _await_bank(checkpoint, bank_split)
+    else:
+        _neighbours(result, index, bank_split, bank, classes, predicted)
+    inside.panel(checkpoint, pixels, key="explore_inside", compact=True, on_request=True)
+
+
+@st.fragment(run_every=2.0)
+def _await_bank(checkpoint, bank_split: Split) -> None:
+    """Until the training set's features are there: say so, and redraw the page once they are."""
+    st.caption("The training set's features are being computed (once per model); the nearest images appear here by themselves.")
+    prefetch(checkpoint, bank_split.name)  # no-op while it runs or once it is cached
+    if is_cached(checkpoint, bank_split):
+        st.rerun(scope="app")
+
+
+def _neighbours(result: Analysis, index: int, bank_split: Split, bank: Analysis, classes: list[int], predicted: int) -> None:
     for digit in classes:
         role = "predicted" if digit == predicted else "given"
         near = gallery.neighbours(result, index, bank, digit, k=NEIGHBOURS)
         st.caption(f"Labelled {digit} ({role} class)")
         images = gallery.pixels(bank_split, near)
         st.image([gallery.enlarge(image, 2) for image in images], caption=[f"#{i}" for i in near])
-    inside.panel(checkpoint, pixels, key="explore_inside", compact=True, on_request=True)
 
 
 def selected_sample(n: int) -> int | None:
