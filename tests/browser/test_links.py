@@ -68,9 +68,11 @@ def metric_value(page, label: str):
 def expect_overview_drawn(page, map_text: str) -> None:
     """The four metrics, the confusion matrix and the feature map (Plotly's legend is drawn last) are on the page."""
     expect(page.get_by_test_id("stMetric")).to_have_count(4, timeout=SLOW_MS)
-    expect(page.locator('.st-key-explore_cm [data-testid="stDataFrame"] canvas').first).to_be_visible()
-    expect(page.locator(".st-key-explore_map .js-plotly-plot .legend .traces")).to_have_count(11)  # ten digits, errors
-    expect(page.get_by_text(map_text)).to_be_visible()
+    expect(page.locator('.st-key-explore_cm [data-testid="stDataFrame"] canvas').first).to_be_visible(timeout=SLOW_MS)
+    expect(page.locator(".st-key-explore_map .js-plotly-plot .legend .traces")).to_have_count(
+        11, timeout=SLOW_MS
+    )  # ten digits, errors
+    expect(page.get_by_text(map_text)).to_be_visible(timeout=SLOW_MS)
 
 
 def test_a_link_opens_its_run_and_sample_on_a_fresh_server(page, linked, real_data):
@@ -87,14 +89,14 @@ def test_a_link_opens_its_run_and_sample_on_a_fresh_server(page, linked, real_da
     wait_for_app(page, SLOW_MS)
 
     assert_no_exception(page)
-    expect(page.get_by_text("The link's")).to_have_count(0)  # no "not available" or "not an index" warning
-    expect(sidebar_model(page)).to_have_value(re.compile(rf"^Run {run.id}\b"))
+    expect(page.get_by_text("The link's")).to_have_count(0, timeout=SLOW_MS)  # no "not available" or "not an index" warning
+    expect(sidebar_model(page)).to_have_value(re.compile(rf"^Run {run.id}\b"), timeout=SLOW_MS)
     expect_overview_drawn(page, map_caption(run.progress()["map_method"], PRECOMPUTED))
-    expect(metric_value(page, "Accuracy")).to_have_text(f"{summary['accuracy']:.2%}")
-    expect(metric_value(page, f"Errors of {summary['n']:,}")).to_have_text(f"{summary['errors']:,}")
-    expect(page.get_by_text(f"Given label {given}, predicted {predicted} with")).to_be_visible()
-    expect(page.get_by_text(f"towards {predicted} (predicted)", exact=True)).to_be_visible()
-    expect(page.get_by_text(f"towards {given} (given)", exact=True)).to_be_visible()
+    expect(metric_value(page, "Accuracy")).to_have_text(f"{summary['accuracy']:.2%}", timeout=SLOW_MS)
+    expect(metric_value(page, f"Errors of {summary['n']:,}")).to_have_text(f"{summary['errors']:,}", timeout=SLOW_MS)
+    expect(page.get_by_text(f"Given label {given}, predicted {predicted} with")).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_text(f"towards {predicted} (predicted)", exact=True)).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_text(f"towards {given} (given)", exact=True)).to_be_visible(timeout=SLOW_MS)
     query = parse_qs(urlparse(page.url).query)
     assert query["model"] == [run.id] and query["sample"] == [str(index)], page.url  # the address bar still links here
     screenshot(page, "link-opened")
@@ -122,10 +124,10 @@ def test_a_link_with_bad_values_says_so_and_shows_the_default(page, linked):
         "The link's sample '10000' is not an index of this split (0 to 9,999): no sample opened.",
         re.compile(r"^The link's true=.* is not one of 0, 1, 2, 3, 4, 5, 6, 7, 8, 9: ignored\.$"),
     ):
-        expect(page.get_by_text(says)).to_be_visible()
-    expect(sidebar_model(page)).to_have_value(default.label)
+        expect(page.get_by_text(says)).to_be_visible(timeout=SLOW_MS)
+    expect(sidebar_model(page)).to_have_value(default.label, timeout=SLOW_MS)
     expect_overview_drawn(page, "of the penultimate layer")
-    expect(page.get_by_text(re.compile(r"^Sample #\d+ of the"))).to_have_count(0)
+    expect(page.get_by_text(re.compile(r"^Sample #\d+ of the"))).to_have_count(0, timeout=SLOW_MS)
     assert page.locator('[data-testid="stAlert"] script').count() == 0 and not dialogs  # the garbage stays text
     query = parse_qs(urlparse(page.url).query)  # the address bar now links to the default view, without the bad values
     assert query["model"] == [link_value(default.key)] and query["split"] == ["test"], page.url
