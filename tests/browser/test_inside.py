@@ -30,7 +30,7 @@ def test_rotate_a_drawn_seven_until_the_answer_changes(page, app_url):
         for _ in range(STEP_DEGREES):
             rotate.press("ArrowRight")
         angle = min(angle + STEP_DEGREES, 60)
-        expect(rotate).to_have_value(str(angle))
+        expect(rotate).to_have_value(str(angle), timeout=PREDICTION_MS)
         wait_for_app(page, timeout_ms=PREDICTION_MS)
         answer = _prediction(page)
     assert answer != 7, "turned 60 degrees, the drawn 7 is still read as a 7"
