@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from mnist_core.runs import RunStore
 from mnist_core.testing.server import start_server, stop_server
@@ -168,13 +169,11 @@ def test_the_runs_page_lists_the_run_and_draws_its_curves(page, trained_server):
     app_url, runs_dir = trained_server
     (run,) = RunStore(runs_dir).list()
     _open(page, f"{app_url}/runs")
-    page.wait_for_selector('[data-testid="stPlotlyChart"]', timeout=30_000)
-    page.wait_for_timeout(1000)
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(2, timeout=60_000)  # the overlay and the heatmap
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(1, timeout=60_000)
     assert_no_exception(page)
-    assert page.locator('[data-testid="stDataFrame"]').count() == 1
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 2  # the overlay and the heatmap
     # The table is a canvas; the overlay's chosen runs are text.
-    assert page.locator('[data-testid="stMultiSelect"]').get_by_text(f"{run.id} (finished)").is_visible()
+    expect(page.locator('[data-testid="stMultiSelect"]').get_by_text(f"{run.id} (finished)")).to_be_visible(timeout=60_000)
     _screenshot(page, "runs")
 
 

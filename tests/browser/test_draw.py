@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
 import time
+
+from playwright.sync_api import expect
 
 from mnist_core.testing.drawing import draw_digit, stroke_path
 from mnist_core.testing.server import start_server, stop_server
@@ -80,16 +83,17 @@ def test_a_link_to_a_page_as_the_first_visit_to_a_fresh_server_gets_the_whole_ap
         page.goto(f"{url}/draw")
         page.get_by_text("Draw a digit on the canvas").wait_for(timeout=COLD_START_MS)
         wait_for_app(page, timeout_ms=COLD_START_MS)
-        assert "MNIST Lab" in page.title(), page.title()  # the entry script's page config
+        expect(page).to_have_title(re.compile("MNIST Lab"), timeout=COLD_START_MS)  # the entry script's page config
         navigation = page.get_by_test_id("stSidebarNavItems")
-        assert navigation.get_by_role("link", name="Explore errors", exact=True).is_visible()
-        assert page.get_by_test_id("stSidebar").get_by_text("Model", exact=True).is_visible()
+        expect(navigation.get_by_role("link", name="Explore errors", exact=True)).to_be_visible(timeout=COLD_START_MS)
+        expect(page.get_by_test_id("stSidebar").get_by_text("Model", exact=True)).to_be_visible(timeout=COLD_START_MS)
         assert_no_exception(page)
         # A second visitor by the same link gets the same.
         other = context.browser.new_context().new_page()
         other.goto(f"{url}/draw")
         other.get_by_text("Draw a digit on the canvas").wait_for(timeout=COLD_START_MS)
-        assert other.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Explore errors", exact=True).is_visible()
+        link = other.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Explore errors", exact=True)
+        expect(link).to_be_visible(timeout=COLD_START_MS)
         other.context.close()
     finally:
         context.close()
