@@ -4,7 +4,9 @@ Everything the error explorer shows (predictions, per-sample loss, penultimate
 features, the 2-D map) derives from one pass over the split. That pass costs
 seconds on a CPU, so its result is kept in memory (a small LRU) and on disk
 (one .npz per checkpoint digest, split and data checksum, written atomically),
-and a rerun, a second session or a restarted server reuses it.
+and a rerun, a second session or a restarted server reuses it. A run folder
+already holds its test-split outputs (the trainer's end-of-run analysis,
+mnist_core/maps.py), so a finished run is never passed over again.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mnist_core import maps
 from mnist_core.allocator import release_free_memory
 from mnist_core.checkpoint import Checkpoint
 from mnist_core.data import Split
@@ -70,6 +73,21 @@ class Analysis:
         return Evaluation(self.probabilities, self.labels, float(self.losses.mean()) if len(self) else 0.0)
 
 
+def from_outputs(probabilities: np.ndarray, features: np.ndarray, labels: torch.Tensor) -> dict[str, np.ndarray]:
+    """The arrays of an Analysis from a model's stored outputs, without running it."""
+    labels_np = labels.numpy().astype(np.int64)
+    given = probabilities[np.arange(len(labels_np)), labels_np]
+    # Cross-entropy is -log p(given); the clip keeps a float32 probability that underflowed to 0 finite.
+    losses = -np.log(np.maximum(given, np.finfo(np.float32).tiny))
+    return {
+        "probabilities": probabilities,
+        "labels": labels_np,
+        "losses": losses.astype(np.float32),
+        "features": features,
+        "projection": pca_2d(features),
+    }
+
+
 def analyze_images(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict[str, np.ndarray]:
     """The uncached computation: one pass of the model over the images, then the projection."""
     # A private copy in the fast CPU layout: the caller's model may be shared between sessions.
@@ -115,6 +133,9 @@ def analyze(checkpoint: Checkpoint, split: Split, use_disk: bool = True, directo
                 return _memory[key]
         path = cache_path(*key, directory=directory)
         arrays = _read(path, len(split)) if use_disk else None
+        if arrays is None and use_disk:
+            stored = maps.stored_outputs(checkpoint.path.parent, checkpoint.digest, split)
+            arrays = None if stored is None else from_outputs(stored["probabilities"], stored["features"], split.labels)
         if arrays is None:
             arrays = analyze_images(checkpoint.model, split.images, split.labels)
             release_free_memory()  # the pass's batch buffers, now free, would otherwise stay with the process
@@ -129,12 +150,12 @@ def analyze(checkpoint: Checkpoint, split: Split, use_disk: bool = True, directo
 
 
 def is_cached(checkpoint: Checkpoint, split: Split) -> bool:
-    """Whether analyze() would answer without running the model (in memory or on disk)."""
+    """Whether analyze() would answer without running the model (from memory, the disk cache or the run folder)."""
     key = (checkpoint.digest, split.name, split.checksum)
     with _lock:
         if key in _memory:
             return True
-    return cache_path(*key).is_file()
+    return cache_path(*key).is_file() or maps.describes(checkpoint.path.parent, checkpoint.digest, split)
 
 
 def prefetch(checkpoint: Checkpoint, split_name: str, data_dir: str | os.PathLike | None = None) -> threading.Thread | None:

@@ -238,6 +238,7 @@ def _train(args: argparse.Namespace) -> int:
         )
         bar.close()
         print("analysing the test split for Explore (probabilities, features, 2-D map)", flush=True)
+        recorder.keep_final(result)
         recorder.analyse(result.model, test_split, threads=config.threads or default_threads())
         recorder.finish(result)
     except MnistLabError as exc:
@@ -495,7 +496,7 @@ def _analyze(args: argparse.Namespace) -> int:
     checkpoint = resolve_model(args.checkpoint)
     split = load_split(args.split, args.data_dir)
     try:
-        summary = write_analysis(args.out, checkpoint.model, split.images, split.labels, args.split, threads=default_threads())
+        summary = write_analysis(args.out, checkpoint.model, split, threads=default_threads(), digest=checkpoint.digest)
     except OSError as exc:
         raise RunError(f"Cannot write to {args.out} ({exc.strerror}); choose a writable --out folder.") from exc
     print(json.dumps(summary, indent=2))

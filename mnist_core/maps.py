@@ -8,9 +8,11 @@ t-SNE (bench/map_quality.py). t-SNE takes tens of seconds, so a trainer (at the 
     probabilities.npy   (N, 10) float32  softmax of the model on the split
     features.npy        (N, 128) float32 penultimate layer
     map.npy             (N, 2) float32   the 2-D map (t-SNE; PCA below 1,000 points or without openTSNE)
-    analysis.json       n, accuracy, map_method, seconds, split
+    analysis.json       n, accuracy, map_method, seconds, split, data_checksum, digest (of the checkpoint)
 
-A page reads the map with `stored_map`. Where nothing was precomputed (an old run, the training
+A page reads the map with `stored_map`; `analysis.analyze` reads the probabilities and features with
+`stored_outputs` instead of running the model again, when the digest and data checksum say they are this
+checkpoint's on this split. Where nothing was precomputed (an old run, the training
 split, an uploaded checkpoint) it shows PCA at once, says so, and has `launch.start_map` compute
 the map in a short child process into `map_folder(...)`, the cache, never in the server.
 """
@@ -20,12 +22,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mnist_core.embedding import pca_2d
 from mnist_core.files import write_atomic, write_json_atomic
+
+if TYPE_CHECKING:
+    from mnist_core.data import Split
 
 PROBABILITIES_FILE, FEATURES_FILE, MAP_FILE, SUMMARY_FILE = "probabilities.npy", "features.npy", "map.npy", "analysis.json"
 TSNE, PCA = "t-SNE", "PCA"
@@ -67,14 +72,18 @@ def compute_map(features: np.ndarray, threads: int = 1) -> tuple[np.ndarray, str
         return pca_2d(features), PCA
 
 
-def write_analysis(out_dir: str | Path, model, images, labels, split: str, threads: int = 1) -> dict[str, Any]:
-    """One pass of `model` over a split plus its map, written to `out_dir`; returns the summary (also analysis.json)."""
+def write_analysis(out_dir: str | Path, model, split: Split, threads: int = 1, digest: str | None = None) -> dict[str, Any]:
+    """One pass of `model` over a split plus its map, written to `out_dir`; returns the summary (also analysis.json).
+
+    `digest` is the content digest of the checkpoint that holds `model`: with it, the folder's outputs stand in
+    for running the model again (`stored_outputs`).
+    """
     from mnist_core.analysis import analyze_images
 
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    arrays = analyze_images(model, images, labels)
+    arrays = analyze_images(model, split.images, split.labels)
     points, method = compute_map(arrays["features"], threads=threads)
     for name, array in (
         (PROBABILITIES_FILE, arrays["probabilities"]),
@@ -88,7 +97,9 @@ def write_analysis(out_dir: str | Path, model, images, labels, split: str, threa
         "accuracy": float(correct.mean()) if len(correct) else 0.0,
         "map_method": method,
         "seconds": round(time.perf_counter() - started, 2),
-        "split": split,
+        "split": split.name,
+        "data_checksum": split.checksum,
+        **({"digest": digest} if digest else {}),
     }
     write_json_atomic(out / SUMMARY_FILE, summary)
     return summary
@@ -115,6 +126,37 @@ def stored_map(folder: str | Path, split: str, n: int) -> tuple[np.ndarray, str]
         return None
     points = read_map(folder, n)
     return None if points is None else (points, str(info.get("map_method", TSNE)))
+
+
+def describes(folder: str | Path, digest: str, split: Split) -> bool:
+    """Whether `folder`'s analysis.json says its outputs are this checkpoint's (by content digest) on this split's data."""
+    try:
+        info = json.loads((Path(folder) / SUMMARY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and (info.get("digest"), info.get("split"), info.get("data_checksum")) == (
+        digest,
+        split.name,
+        split.checksum,
+    )
+
+
+def stored_outputs(folder: str | Path, digest: str, split: Split) -> dict[str, np.ndarray] | None:
+    """The probabilities (N, 10) and features (N, 128) that `write_analysis` left in `folder` for exactly this
+    checkpoint (by content digest) on exactly this split's data, or None."""
+    folder = Path(folder)
+    if not describes(folder, digest, split):
+        return None
+    arrays = {}
+    for name, file, width in (("probabilities", PROBABILITIES_FILE, 10), ("features", FEATURES_FILE, 128)):
+        try:
+            array = np.load(folder / file, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        if array.shape != (len(split), width) or not np.isfinite(array).all():
+            return None
+        arrays[name] = array.astype(np.float32, copy=False)
+    return arrays
 
 
 def map_folder(digest: str, split: str, data_checksum: str) -> Path:

@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 
 from mnist_core import dynamics, maps, steps
-from mnist_core.checkpoint import build_meta, save_checkpoint
+from mnist_core.checkpoint import build_meta, file_digest, save_checkpoint
 from mnist_core.config import TrainConfig
 from mnist_core.data import Split
 from mnist_core.files import write_json_atomic, write_text_atomic
@@ -107,15 +107,22 @@ class RunRecorder:
         self._state.update(test_acc=metrics.test_acc, best_test_acc=max(r["test_acc"] for r in self._rows))
         self._write_progress()
 
+    def keep_final(self, result: TrainResult) -> None:
+        """A stop mid-epoch saves the weights it reached; after a whole epoch they are saved already."""
+        if result.status == "stopped" and result.final is not None:
+            self._save(result.model, result.final, partial=True)
+
     def analyse(self, model: MnistCNN, test_split: Split, threads: int = 1) -> None:
-        """End of run, finished or stopped: what Explore needs (probabilities, features, 2-D map) into the run folder.
+        """End of run, finished or stopped, after `keep_final`: what Explore needs (probabilities, features, 2-D map)
+        into the run folder, under the digest of the checkpoint they come from.
 
         progress.json says so while it runs (step "analysing"); a failure to write it leaves Explore on PCA, not a failed run.
         """
         self._state.update(step="analysing")
         self._write_progress()
         try:
-            summary = maps.write_analysis(self.run.path, model, test_split.images, test_split.labels, "test", threads=threads)
+            digest = file_digest(self.run.checkpoint_path) if self.run.checkpoint_path.is_file() else None
+            summary = maps.write_analysis(self.run.path, model, test_split, threads=threads, digest=digest)
             self._state.update(analysis_s=summary["seconds"], map_method=summary["map_method"])
         except OSError as exc:
             self._state.update(analysis_error=f"The end-of-run analysis could not be written ({exc.strerror}).")
@@ -123,9 +130,7 @@ class RunRecorder:
         self._write_progress()
 
     def finish(self, result: TrainResult) -> None:
-        """Mark the run finished or stopped; a stop mid-epoch saves the weights it reached."""
-        if result.status == "stopped" and result.final is not None:
-            self._save(result.model, result.final, partial=True)
+        """Mark the run finished or stopped (after `keep_final`)."""
         self._state.update(status=result.status, finished_at=_now(), elapsed_s=round(result.seconds, 2), eta_s=0.0)
         self._write_progress()
 

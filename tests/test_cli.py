@@ -11,9 +11,11 @@ import time
 
 import pytest
 
+from mnist_core import maps
 from mnist_core.checkpoint import load_checkpoint
 from mnist_core.cli import build_parser, config_from_args, main
 from mnist_core.config import TrainConfig
+from mnist_core.data import load_split
 from mnist_core.runs import Run
 
 
@@ -58,7 +60,10 @@ def test_sigterm_stops_after_the_batch_and_saves(tiny_data, tmp_path):
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
     assert run.status() == "stopped"
-    assert load_checkpoint(run.checkpoint_path).meta["partial_epoch"] is True
+    checkpoint = load_checkpoint(run.checkpoint_path)
+    assert checkpoint.meta["partial_epoch"] is True
+    # The end-of-run analysis is of the weights the stop saved (the checkpoint now on disk), not of the last epoch's.
+    assert maps.describes(out, checkpoint.digest, load_split("test", tiny_data))
 
 
 def _one_line_error(capsys, argv) -> str:

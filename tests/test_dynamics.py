@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_core import dynamics
+from mnist_core import dynamics, maps
+from mnist_core.checkpoint import load_checkpoint
 from mnist_core.cli import main as cli_main
 from mnist_core.config import TrainConfig
 from mnist_core.data import load_split
@@ -221,6 +222,8 @@ def test_a_training_run_records_every_epoch(tiny_data, runs_dir, monkeypatch):
     assert summary["n"] == 200 and summary["map_method"] == "PCA" and summary["split"] == "test"
     assert np.load(run.path / "map.npy").shape == (200, 2)
     assert np.array_equal(np.load(run.path / "probabilities.npy").argmax(1), stored[-1].argmax(1))
+    # ... named by the digest of the checkpoint they come from, so Explore reads them instead of running the model.
+    assert maps.describes(run.path, load_checkpoint(run.checkpoint_path).digest, load_split("test", tiny_data))
     progress = run.progress()
     assert progress["status"] == "finished" and "step" not in progress and progress["analysis_s"] >= 0
 

@@ -84,3 +84,63 @@ def test_analyze_command_writes_the_three_arrays_and_prints_json(tmp_path, capsy
 def test_analyze_command_with_a_bad_checkpoint_is_one_line(tmp_path, capsys):
     assert cli_main(["analyze", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def _model_in_folder(folder, seed: int = 0):
+    import torch
+
+    from mnist_core.checkpoint import build_meta, load_checkpoint, save_checkpoint
+    from mnist_core.model import MnistCNN
+
+    torch.manual_seed(seed)
+    path = save_checkpoint(folder / "model.pt", MnistCNN(), build_meta(run_id="stored"))
+    return load_checkpoint(path)
+
+
+def test_explore_reads_a_folders_stored_outputs_instead_of_running_the_model(tiny_data, tmp_path, monkeypatch):
+    from mnist_core import analysis
+    from mnist_core.data import load_split
+
+    monkeypatch.setenv(analysis.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    analysis.clear_memory()
+    folder = tmp_path / "run"
+    checkpoint = _model_in_folder(folder)
+    split = load_split("test", tiny_data)
+    computed = analysis.analyze(checkpoint, split, use_disk=False)
+    analysis.clear_memory()
+    assert not analysis.is_cached(checkpoint, split)
+    cli_main(["analyze", "--checkpoint", str(checkpoint.path), "--data-dir", str(tiny_data), "--out", str(folder)])
+    assert analysis.is_cached(checkpoint, split)
+
+    def no_pass(*args):
+        raise AssertionError("the model ran although its outputs were stored")
+
+    monkeypatch.setattr(analysis, "analyze_images", no_pass)
+    stored = analysis.analyze(checkpoint, split)
+    for name in ("probabilities", "features", "projection", "losses"):
+        assert np.allclose(getattr(stored, name), getattr(computed, name), atol=1e-5), name
+    assert np.array_equal(stored.labels, computed.labels) and stored.evaluation.accuracy == computed.evaluation.accuracy
+
+
+def test_stored_outputs_of_another_checkpoint_or_other_data_are_not_used(tiny_data, tmp_path, monkeypatch):
+    from mnist_core import analysis
+    from mnist_core.data import load_split
+
+    monkeypatch.setenv(analysis.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    analysis.clear_memory()
+    folder = tmp_path / "run"
+    first = _model_in_folder(folder, seed=0)
+    cli_main(["analyze", "--checkpoint", str(first.path), "--data-dir", str(tiny_data), "--out", str(folder)])
+    replaced = _model_in_folder(folder, seed=1)  # the folder's checkpoint is now another model
+    split = load_split("test", tiny_data)
+    assert not analysis.is_cached(replaced, split)
+    answered = analysis.analyze(replaced, split).probabilities
+    assert np.allclose(answered, analysis.analyze(replaced, split, use_disk=False).probabilities)
+    assert not np.allclose(answered, np.load(folder / maps.PROBABILITIES_FILE))
+    # The same checkpoint, other images of the same count: the data checksum tells them apart.
+    other = tmp_path / "other"
+    write_idx(other / "MNIST" / "raw", "train", *synthetic_digits(600, seed=1))
+    write_idx(other / "MNIST" / "raw", "test", *synthetic_digits(200, seed=3))
+    assert maps.stored_outputs(folder, first.digest, load_split("test", tiny_data)) is not None
+    assert maps.stored_outputs(folder, first.digest, load_split("test", other)) is None
+    assert maps.stored_outputs(folder, first.digest, load_split("train", tiny_data)) is None
