@@ -256,7 +256,10 @@ def sample_story_figure(
         "probability",
         xaxis=_epoch_axis(len(epochs)),
         yaxis=dict(range=[0, 1.05], tickformat=".0%"),
-        height=260,
+        # Below the plot: in the detail's narrow column a legend beside the title runs into it.
+        legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0.0),
+        margin=dict(l=10, r=10, t=40, b=10),
+        height=290,
     )
     return go.Figure(traces, layout)
 

@@ -17,8 +17,8 @@ from mnist_core.embedding import nearest
 from mnist_core.evaluate import NUM_CLASSES
 
 SORTS = {
-    "confidence": "most confident first",
-    "loss": "highest loss first",
+    "confidence": "most confident",
+    "loss": "highest loss",
     "index": "dataset order",
 }
 PAGE_SIZE = 24

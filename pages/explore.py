@@ -42,8 +42,6 @@ if not is_cached(checkpoint, split):
 with st.spinner(f"Analysing {len(split):,} {split_name} images…"):
     result = analyze(checkpoint, split)
 first_time.empty()
-if split_name != "train":
-    prefetch(checkpoint, "train")  # the nearest-neighbour bank, ready by the time a sample is opened
 evaluation = result.evaluation
 summary = evaluation.summary()
 issues = find_label_issues(result.probabilities, result.labels, top=ISSUES_SHOWN)
@@ -136,3 +134,7 @@ with detail_column:
         ui.detail(checkpoint, split, result, bank_split, bank, index)
 
 audit_ui.review(split_name)
+if split_name != "train":
+    # The nearest-neighbour bank (60,000 training images through the model), ready by the time a sample is opened;
+    # started once the page is drawn, so that its pass does not slow the drawing down.
+    prefetch(checkpoint, "train")

@@ -46,7 +46,7 @@ def _tiles(at) -> list[int]:
 
 
 def _counts(at):
-    (table,) = [frame.value for frame in at.dataframe if "total" in frame.value.columns]
+    (table,) = [frame.value for frame in at.dataframe if "total" in frame.value.index]
     return table
 
 
@@ -57,12 +57,13 @@ def test_counts_per_digit_for_each_category(env):
     assert "Training dynamics" in texts(at.subheader)
     right = recorded.argmax(axis=2) == labels[None, :]
     table = _counts(at)
-    assert list(table.index) == ["Learned late (epoch ≥ 2)", "Forgotten", "Never learned", "Flipped (≥ 2 times)"]
+    assert list(table.columns) == ["Learned late (epoch ≥ 2)", "Forgotten", "Never learned", "Flipped (≥ 2 times)"]
+    assert list(table.index) == [*(str(d) for d in range(10)), "total"]
     never = ~right.any(axis=0)
-    assert table.loc["Never learned", [str(d) for d in range(10)]].tolist() == np.bincount(labels[never], minlength=10).tolist()
-    assert table.loc["Never learned", "total"] == never.sum()
+    assert table.loc[[str(d) for d in range(10)], "Never learned"].tolist() == np.bincount(labels[never], minlength=10).tolist()
+    assert table.loc["total", "Never learned"] == never.sum()
     late = right.any(axis=0) & ~right[0]  # learned late with k = 2: wrong after epoch 1, right later
-    assert table.loc["Learned late (epoch ≥ 2)", "total"] == late.sum()
+    assert table.loc["total", "Learned late (epoch ≥ 2)"] == late.sum()
 
 
 def test_never_learned_filter_lists_those_samples_among_them_the_flipped_labels(env):
@@ -86,7 +87,7 @@ def test_learned_late_follows_its_epoch(env):
     at.number_input(key="explore_story_k").set_value(1).run()
     assert not at.exception
     assert _matches(at) == int((first >= 1).sum())  # k = 1: every sample ever right
-    assert "Learned late (epoch ≥ 1)" in _counts(at).index
+    assert "Learned late (epoch ≥ 1)" in _counts(at).columns
 
 
 def test_cartography_selection_fills_the_gallery(env):
@@ -128,6 +129,22 @@ def test_a_run_without_the_file_and_the_train_split_open_without_dynamics(env, t
     at = app(PAGE)
     at.segmented_control(key="explore_split").set_value("train").run()
     assert not at.exception and "No training story" in texts(at.caption)
+
+
+def test_a_one_epoch_run_says_it_has_no_story_instead_of_vacuous_filters(env, tmp_path, monkeypatch):
+    run, recorded, _ = env
+    short = tmp_path / "short-runs" / run.id  # as a run stopped after its first epoch records it
+    shutil.copytree(run.path, short)
+    dynamics.write(short / dynamics.FILE_NAME, [recorded[0]])
+    monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(short.parent))
+    at = app(PAGE)
+    assert not at.exception
+    assert "it recorded 1 epoch" in texts(at.caption)
+    assert "Training dynamics" not in texts(at.subheader)
+    assert not [s for s in at.selectbox if s.key == "explore_story"]
+    next(b for b in at.button if b.label.startswith("#")).click().run()  # a sample's detail: no one-point curve
+    assert not at.exception
+    assert not [f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "This sample through training"]
 
 
 def test_the_map_is_the_precomputed_one_when_the_run_has_it_else_pca_and_the_page_says_so(env, tmp_path, monkeypatch):

@@ -18,6 +18,8 @@ from ui.model_picker import current_source
 
 STORY, LATE, FLIPS = "explore_story", "explore_story_k", "explore_story_n"
 CARTOGRAPHY, SEEN_CARTOGRAPHY = "explore_cartography", "_explore_seen_cartography"
+# A story is how predictions move between epochs: one epoch tells none (every category would be empty or vacuous).
+MIN_EPOCHS = 2
 LABELS = {
     "learned late": "Learned late",
     "forgotten": "Forgotten",
@@ -45,6 +47,10 @@ def current(split_name: str, result: Analysis) -> Dynamics | None:
     return _load(str(path), modified, result.data_checksum, result.labels)
 
 
+def _tells(story: Dynamics | None) -> bool:
+    return story is not None and story.epochs >= MIN_EPOCHS
+
+
 def _changed() -> None:
     # A story usually holds samples the final model gets right: show them all, from the first page.
     if st.session_state.get(STORY):
@@ -54,7 +60,7 @@ def _changed() -> None:
 
 def filters(story: Dynamics | None) -> None:
     """The story filter (one of the four categories, or none) with its parameters, and every category's per-digit counts."""
-    if story is None:
+    if not _tells(story):
         return
     st.session_state.setdefault(STORY, None)
     st.session_state.setdefault(LATE, min(2, story.epochs))
@@ -80,20 +86,20 @@ def filters(story: Dynamics | None) -> None:
 
 
 def counts_table(story: Dynamics) -> pd.DataFrame:
-    """Rows: the four categories; columns: given digit 0-9 and the total."""
+    """Rows: given digit 0-9 and the total; columns: the four categories (narrow enough for the gallery's column)."""
     k, n = st.session_state.get(LATE, 2), st.session_state.get(FLIPS, 2)
     names = {**LABELS, "learned late": f"Learned late (epoch ≥ {k})", "flipped": f"Flipped (≥ {n} times)"}
-    rows = {names[name]: story.per_digit(story.category(name, k=k, n=n)) for name in CATEGORIES}
-    table = pd.DataFrame(rows, index=[str(d) for d in range(10)]).T
-    table["total"] = table.sum(axis=1)
-    table.index.name = "samples per given digit"
+    columns = {names[name]: story.per_digit(story.category(name, k=k, n=n)) for name in CATEGORIES}
+    table = pd.DataFrame(columns, index=[str(d) for d in range(10)])
+    table.loc["total"] = table.sum()
+    table.index.name = "given digit"
     return table
 
 
 def restrict(story: Dynamics | None, indices: np.ndarray) -> np.ndarray:
     """The gallery's indices narrowed to the chosen category, in their order."""
     name = st.session_state.get(STORY)
-    if story is None or name is None:
+    if not _tells(story) or name is None:
         return indices
     mask = story.category(name, k=st.session_state.get(LATE, 2), n=st.session_state.get(FLIPS, 2))
     return indices[mask[indices]]
@@ -105,6 +111,12 @@ def cartography(story: Dynamics | None) -> None:
         st.caption(
             "No training story for this model and split: runs record one for the test split after every epoch "
             "(the bundled model and older runs have none)."
+        )
+        return
+    if not _tells(story):
+        st.caption(
+            f"No training story for this run: it recorded {story.epochs} epoch, and a story (its filters, the "
+            f"cartography, each sample's curve) is how predictions move over {MIN_EPOCHS} or more."
         )
         return
     st.subheader("Training dynamics")
@@ -120,7 +132,7 @@ def cartography(story: Dynamics | None) -> None:
 
 def curve(story: Dynamics | None, index: int) -> None:
     """A sample's probabilities over epochs, in its detail panel."""
-    if story is None:
+    if not _tells(story):
         return
     points = story.story(index)
     given = int(story.labels[index])

@@ -109,7 +109,7 @@ def filters() -> None:
     """The gallery's filter, order and show widgets (their state lives in session_state)."""
     digits = [None, *range(10)]
     label = lambda d: "any" if d is None else str(d)  # noqa: E731
-    a, b, c, d = st.columns(4)
+    a, b, c, d = st.columns([2, 2, 2, 3])  # the order's labels are the longest
     # None is "any"; Streamlit shows a None value as its placeholder, so the placeholder says "any" too.
     a.selectbox("True digit", digits, format_func=label, key=TRUE, placeholder="any")
     b.selectbox("Predicted digit", digits, format_func=label, key=PRED, placeholder="any")
