@@ -179,7 +179,10 @@ def prefetch(checkpoint: Checkpoint, split_name: str, data_dir: str | os.PathLik
         if any(k[:2] == key for k in _memory) or key in _prefetching:
             return None
         _prefetching.add(key)
-    thread = threading.Thread(target=_run_then_forget, args=(work, key), name=f"analysis-{split_name}", daemon=True)
+    # Not a daemon (said outright: a thread started from a daemon, as Streamlit's script threads are, is one by
+    # default). The interpreter then waits for the pass at exit; a daemon thread still inside torch when the
+    # process ends makes it abort ("terminate called without an active exception", exit status 134).
+    thread = threading.Thread(target=_run_then_forget, args=(work, key), name=f"analysis-{split_name}", daemon=False)
     thread.start()
     return thread
 

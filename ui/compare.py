@@ -32,9 +32,9 @@ def picker() -> str | None:
     return st.selectbox(
         "Compare with",
         (None, *labels),
-        format_func=lambda key: "no other model" if key is None else labels[key],
+        format_func=lambda key: "none (pick a second model)" if key is None else labels[key],
         key=COMPARE,
-        placeholder="no other model",  # what Streamlit shows for the None value
+        placeholder="none (pick a second model)",  # what Streamlit shows for the None value
         help="A second model (B) on the same split: where they agree, where only one is right.",
     )
 

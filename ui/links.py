@@ -131,7 +131,8 @@ def adopt_sample(n: int) -> None:
 
 
 def remember() -> None:
-    """Write the view on screen into the address bar (only what differs from the defaults)."""
+    """Write the view on screen into the address bar: the model, the split and what is shown always (so a shared link
+    names them even if the defaults change), every other part only where it is set."""
     state = st.session_state
     story = state.get(story_ui.STORY)
     values = {
