@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -29,9 +28,10 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 
 from bench.timed_server import ANSWER_TEXT, TIMINGS_ENV, Rerun, read_reruns  # noqa: E402
+from mnist_core.precision import cpu_model  # noqa: E402
 from mnist_core.pretrained import pretrained_available  # noqa: E402
 from mnist_core.testing.drawing import resample, stroke_path  # noqa: E402
-from mnist_core.testing.server import APP_DIR, CHROMIUM_ARGS, _wait_healthy, free_port, stop_server  # noqa: E402
+from mnist_core.testing.server import CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("MNIST_DATA_DIR") or REPO.parent / "shared" / "datasets")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -52,36 +52,16 @@ class App:
     """A `streamlit run streamlit_app.py` of this checkout on a free local port, with its own runs and cache folders
     (an empty analysis cache, as after a deploy: the Explore page computes its analyses in the server).
 
-    It starts as mnist_core.testing.server starts the tests' server, with bench.timed_server as its entry instead
-    of `-m streamlit`: plain Streamlit, unless `timed`, when the server notes when each rerun's request arrives and
+    It is the tests' server (mnist_core.testing.server), with bench.timed_server as its entry instead of
+    `-m streamlit`: plain Streamlit, unless `timed`, when the server notes when each rerun's request arrives and
     its last message leaves (`reruns()` reads them back).
     """
 
     def __init__(self, workdir: Path, data_dir: Path, env: dict[str, str] | None = None, timed: bool = False):
-        port = free_port()
-        self.url, self.data_dir, self.runs_dir = f"http://127.0.0.1:{port}", data_dir, workdir / "runs"
+        self.data_dir = data_dir
         self.timings = workdir / "reruns.jsonl" if timed else None
-        env = {
-            **os.environ,
-            "MNIST_DATA_DIR": str(data_dir),
-            "MNIST_LAB_RUNS_DIR": str(self.runs_dir),
-            "MNIST_LAB_CACHE_DIR": str(workdir / "cache"),
-            **({TIMINGS_ENV: str(self.timings)} if timed else {}),
-            **(env or {}),
-        }
-        command = [
-            sys.executable, "-m", "bench.timed_server", "run", "streamlit_app.py",
-            "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-            "--browser.gatherUsageStats", "false",
-        ]  # fmt: skip
-        log = workdir / "streamlit.log"
-        with open(log, "wb") as handle:
-            self.process = subprocess.Popen(command, cwd=APP_DIR, env=env, stdout=handle, stderr=subprocess.STDOUT)
-        try:
-            _wait_healthy(self.url, self.process, log)
-        except BaseException:
-            self.stop()
-            raise
+        env = {**({TIMINGS_ENV: str(self.timings)} if timed else {}), **(env or {})}
+        self.url, self.process, self.runs_dir = start_server(workdir, data_dir, env, module="bench.timed_server")
 
     def reruns(self) -> list[Rerun]:
         """The runs the timed server has finished sending so far (bench/timed_server.py), oldest first."""
@@ -93,6 +73,22 @@ class App:
 
     def stop(self) -> None:
         stop_server(self.process, self.runs_dir)
+
+
+def machine_line() -> str:
+    """This machine and how busy it is, in one line: every benchmark prints it before its figures."""
+    return f"{cpu_model()}, {os.cpu_count()} CPU cores; /proc/loadavg {load_average()} before starting"
+
+
+def app_with_model(workdir: Path, data_dir: Path, timed: bool = False) -> App:
+    """An App whose Draw page has a model to answer with (`ensure_model`); prints which model."""
+    app = App(workdir, data_dir, timed=timed)
+    try:
+        print(f"model: {ensure_model(app.runs_dir, data_dir)}", flush=True)
+    except BaseException:
+        app.stop()
+        raise
+    return app
 
 
 def ensure_model(runs_dir: Path, data_dir: Path) -> str:
@@ -116,17 +112,6 @@ def load_average() -> str:
     """The 1, 5 and 15 minute load averages (/proc/loadavg), beside which every figure here is read."""
     path = Path("/proc/loadavg")
     return " ".join(path.read_text().split()[:3]) if path.exists() else "n/a"
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), else what the platform module knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 @dataclass

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import statistics
 import tempfile
@@ -31,7 +30,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from bench.harness import DEFAULT_DATA, App, cpu_model, launch_browser, load_average, train_quick_run, wait_idle
+from bench.harness import DEFAULT_DATA, App, launch_browser, load_average, machine_line, train_quick_run, wait_idle
 from mnist_core.catalog import USABLE_STATUSES
 from mnist_core.maps import PROBABILITIES_FILE
 from mnist_core.runs import Run, RunStore, is_run_id
@@ -142,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             made = "given"
         sample = least_sure(run) if args.sample is None else args.sample
         print(f"Explore link to run {run.name} ({made}), test split of {args.data_dir}, sample {sample}")
-        print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average before: {load_average()}")
+        print(machine_line())
         print(f"first visit to each fresh server{' after a visit to Home' if args.warm_up else ''}; seconds from navigation:")
         repeats = []
         for attempt in range(1, args.repeats + 1):

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -41,13 +40,12 @@ from pathlib import Path
 from bench.harness import (  # noqa: E402
     DEFAULT_DATA,
     PACES,
-    App,
     Crowd,
     Sampler,
+    app_with_model,
     cold_start,
-    cpu_model,
-    ensure_model,
     load_average,
+    machine_line,
     measure,
     print_latencies,
 )
@@ -89,11 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     images = f"{args.train_subset:,}" if args.train_subset else "60,000"
     print(f"MNIST Lab load test: {args.sessions} sessions x {args.draws} draws ({args.pace} pace, browsers at nice "
           f"{args.browser_nice}) while one run trains (fast preset, {args.epochs} epoch(s) on {images} images)\n"
-          f"{cpu_model()}, {os.cpu_count()} CPU cores; /proc/loadavg {load_average()} before starting", flush=True)  # fmt: skip
+          f"{machine_line()}", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mnist-lab-load-") as workdir:
-        app = App(Path(workdir), args.data_dir, timed=True)
+        app = app_with_model(Path(workdir), args.data_dir, timed=True)
         try:
-            print(f"model: {ensure_model(app.runs_dir, args.data_dir)}", flush=True)
             idle = measure(app.pid)
             cold = asyncio.run(cold_start(app.url, args.browser_nice))
             warm = measure(app.pid)

@@ -31,8 +31,8 @@ from bench.harness import (  # noqa: E402
     App,
     Memory,
     Sampler,
+    app_with_model,
     draw_and_predict,
-    ensure_model,
     launch_browser,
     measure,
     open_session,
@@ -102,9 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.sessions <= MAX_SESSIONS:
         parser.error(f"--sessions must be 1-{MAX_SESSIONS}")
     with tempfile.TemporaryDirectory(prefix="mnist-lab-memory-") as workdir:
-        app = App(Path(workdir), args.data_dir)
+        app = app_with_model(Path(workdir), args.data_dir)
         try:
-            print(f"model: {ensure_model(app.runs_dir, args.data_dir)}", flush=True)
             figures = asyncio.run(scenario(app, args))
         finally:
             app.stop()

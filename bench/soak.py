@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -39,10 +38,10 @@ from bench.harness import (  # noqa: E402
     Crowd,
     Memory,
     answers,
+    app_with_model,
     cold_start,
-    cpu_model,
-    ensure_model,
     load_average,
+    machine_line,
     measure,
     print_latencies,
     server_seconds,
@@ -107,11 +106,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"MNIST Lab soak: {args.cycles} draw cycles over {args.sessions} sessions ({args.pace} pace, browsers at nice "
           f"{args.browser_nice}), no training run\n"
-          f"{cpu_model()}, {os.cpu_count()} CPU cores; /proc/loadavg {load_average()} before starting", flush=True)  # fmt: skip
+          f"{machine_line()}", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mnist-lab-soak-") as workdir:
-        app = App(Path(workdir), args.data_dir, timed=True)
+        app = app_with_model(Path(workdir), args.data_dir, timed=True)
         try:
-            print(f"model: {ensure_model(app.runs_dir, args.data_dir)}", flush=True)
             print(asyncio.run(cold_start(app.url, args.browser_nice)), flush=True)
             before_crowd = len(app.reruns())  # the cold start's runs are not the soak's
             started = time.monotonic()

@@ -241,11 +241,8 @@ def _train(args: argparse.Namespace) -> int:
         recorder.keep_final(result)
         recorder.analyse(result.model, test_split, threads=config.threads or default_threads())
         recorder.finish(result)
-    except MnistLabError as exc:
-        _fail(run, recorder, config, str(exc))
-        raise
     except BaseException as exc:
-        _fail(run, recorder, config, f"{type(exc).__name__}: {exc}")
+        _fail(run, recorder, config, exc)
         raise
     print(f"{result.status}: {run.checkpoint_path}", flush=True)
     return 0
@@ -299,11 +296,8 @@ def _audit(args: argparse.Namespace) -> int:
         )
         bar.close()
         recorder.finish_audit(result)
-    except MnistLabError as exc:
-        _fail(run, recorder, config, str(exc))
-        raise
     except BaseException as exc:
-        _fail(run, recorder, config, f"{type(exc).__name__}: {exc}")
+        _fail(run, recorder, config, exc)
         raise
     print(f"{result.status}: {run.path}", flush=True)
     return 0
@@ -331,9 +325,11 @@ class _EpochBar:
             self._bar = None
 
 
-def _fail(run, recorder, config, message: str) -> None:
+def _fail(run, recorder, config, error: BaseException) -> None:
+    """Mark the run failed by `error`: our own errors say what to do in their message; anything else is named."""
     from mnist_core.runs import initialize, mark_failed
 
+    message = str(error) if isinstance(error, MnistLabError) else f"{type(error).__name__}: {error}"
     if recorder is not None:
         recorder.fail(message)
         return

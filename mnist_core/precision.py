@@ -12,6 +12,7 @@ never `auto`, so the same config repeats the same arithmetic.
 from __future__ import annotations
 
 import contextlib
+import platform
 import time
 from pathlib import Path
 
@@ -27,17 +28,27 @@ PROBE_BATCHES = 4
 PROBE_WARMUP = 2
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none, as on macOS or Windows)."""
+def _cpuinfo(keys: tuple[str, ...], cpuinfo: Path) -> str | None:
+    """The first CPU's value for one of `keys` in /proc/cpuinfo, or None (no such file, as on macOS or Windows)."""
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return set()
+        return None
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
+        if key.strip() in keys:
+            return value.strip()
+    return None
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    return set((_cpuinfo(("flags", "Features"), cpuinfo) or "").split())
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name, which every speed figure is read beside."""
+    return _cpuinfo(("model name",), cpuinfo) or platform.processor() or platform.machine() or "unknown CPU"
 
 
 def native_bf16(flags: set[str]) -> bool:

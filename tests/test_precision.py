@@ -52,6 +52,13 @@ def test_cpuinfo_flags_are_read(tmp_path):
     assert precision.cpu_flags(tmp_path / "absent") == set()
 
 
+def test_cpu_model_names_the_first_cpu_and_falls_back_without_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU @ 2.0GHz\n\nprocessor\t: 1\nmodel name\t: Other\n")
+    assert precision.cpu_model(cpuinfo) == "Some CPU @ 2.0GHz"
+    assert precision.cpu_model(tmp_path / "absent")  # the platform's own name, never empty
+
+
 def test_auto_is_fp32_where_bf16_is_not_native_without_probing(monkeypatch):
     monkeypatch.setattr(precision, "probe_seconds", _no_probe)
     assert precision.resolve_precision("auto", torch.device("cpu"), flags=AVX2_ONLY) == "fp32"

@@ -21,6 +21,7 @@ import torch
 from mnist_core.checkpoint import load_checkpoint
 from mnist_core.data import load_split
 from mnist_core.evaluate import evaluate
+from mnist_core.precision import cpu_model
 from mnist_core.pretrained import MODEL_CARD_PATH, PRETRAINED_PATH
 from mnist_core.runs import Run
 
@@ -45,7 +46,7 @@ def build_card(run: Run, command: str, data_dir: str | None, note: str = "") -> 
         "training_seconds": progress.get("elapsed_s"),
         "machine": {
             "cpu_count": os.cpu_count(),
-            "processor": _cpu_name(),
+            "processor": cpu_model(),
             "python": platform.python_version(),
             "torch": str(torch.__version__),
             "threads": checkpoint.meta.get("config", {}).get("threads"),
@@ -54,17 +55,6 @@ def build_card(run: Run, command: str, data_dir: str | None, note: str = "") -> 
         "checkpoint_sha256": checkpoint.digest,
         "note": note,
     }
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:

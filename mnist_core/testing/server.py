@@ -43,8 +43,14 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(f"streamlit did not become healthy in {STARTUP_TIMEOUT_S}s:\n{log.read_text()[-3000:]}")
 
 
-def start_server(tmp: Path, data_dir: Path, extra_env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen, Path]:
-    """Start the app headless on a free port with a fresh runs folder under `tmp`; returns (url, process, runs_dir)."""
+def start_server(
+    tmp: Path, data_dir: Path, extra_env: dict[str, str] | None = None, module: str = "streamlit"
+) -> tuple[str, subprocess.Popen, Path]:
+    """Start the app headless on a free port with a fresh runs folder under `tmp`; returns (url, process, runs_dir).
+
+    `module` is what `python -m` runs: Streamlit's own entry point, or a wrapper with its command line (the
+    benchmarks' clocked server, bench/timed_server.py).
+    """
     port = free_port()
     runs_dir = tmp / "runs"
     log = tmp / "streamlit.log"
@@ -56,7 +62,7 @@ def start_server(tmp: Path, data_dir: Path, extra_env: dict[str, str] | None = N
         **(extra_env or {}),
     }
     command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+        sys.executable, "-m", module, "run", "streamlit_app.py",
         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
         "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
