@@ -130,8 +130,10 @@ with detail_column:
         # The neighbour bank (60,000 training images through the model) is computed in the background: the
         # detail does not wait for it (a shared link opens on a fresh server in seconds, not half a minute).
         bank = analyze(checkpoint, bank_split) if is_cached(checkpoint, bank_split) else None
+        ui.heading(split, result, index)
         story_ui.curve(story, index)
         ui.detail(checkpoint, split, result, bank_split, bank, index)
+        links.scroll_to_linked_sample()
 
 audit_ui.review(split_name)
 if split_name != "train":

@@ -36,6 +36,11 @@ def open_link(**params: str) -> AppTest:
     return at
 
 
+def _scrolls(at: AppTest) -> list:
+    """The scripts that scroll the page to the sample detail (the browser runs them; AppTest only lists them)."""
+    return [element for element in at.get("html") if "scrollIntoView" in element.proto.body]
+
+
 def test_a_link_selects_its_model_opens_its_sample_and_restores_filters(env):
     run = env
     at = open_link(model=run.id, split="test", sample="17", compare="bundled", story="never-learned", show="all")
@@ -49,6 +54,10 @@ def test_a_link_selects_its_model_opens_its_sample_and_restores_filters(env):
     # The address bar keeps describing the view.
     assert at.query_params["model"] == run.id and at.query_params["sample"] == "17"
     assert at.query_params["story"] == "never-learned" and at.query_params["compare"] == "bundled"
+    # The page scrolls to the linked sample once, and never again on later reruns (that would yank the reader back).
+    assert len(_scrolls(at)) == 1 and _scrolls(at)[0].proto.unsafe_allow_javascript
+    at.run()
+    assert not at.exception and not _scrolls(at)
 
 
 def test_the_address_bar_follows_what_is_opened(env):
@@ -58,6 +67,7 @@ def test_the_address_bar_follows_what_is_opened(env):
     first = next(b for b in at.button if b.label.startswith("#"))
     first.click().run()
     assert at.query_params["sample"] == first.label[1:]
+    assert not _scrolls(at)  # a sample opened on the page is already in view
     at.selectbox(key="explore_true").set_value(3).run()
     assert at.query_params["true"] == "3"
 

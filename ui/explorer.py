@@ -21,6 +21,7 @@ SEEN_CELL, SEEN_MAP, SEEN_QUERY = "_explore_seen_cell", "_explore_seen_map", "_e
 SHOW_OPTIONS = ("Errors", "All")
 TILE_COLUMNS = 6
 NEIGHBOURS = 5  # one row in the detail panel
+SAMPLE_ANCHOR = "sample-detail"  # the detail heading's id, which a shared link scrolls to
 # Fixed sizes make the matrix square-ish and let a browser test find cell (t, p) by arithmetic.
 CONFUSION_ROW_HEIGHT = 35
 CONFUSION_INDEX_WIDTH = 60
@@ -141,14 +142,20 @@ def tiles(split: Split, indices: Sequence[int], captions: Sequence[str], key: st
     return opened
 
 
-def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: Analysis | None, index: int) -> None:
-    """One sample: the digit, its class probabilities, saliency for the predicted and given class, nearest training
-    images (once `bank`, the training split's analysis, is there: None while it is computed in the background)."""
+def heading(split: Split, result: Analysis, index: int) -> None:
+    """The sample detail's title and one line of what the model said."""
     given, predicted = int(result.labels[index]), int(result.predictions[index])
-    st.subheader(f"Sample #{index} of the {split.name} split")
+    st.subheader(f"Sample #{index} of the {split.name} split", anchor=SAMPLE_ANCHOR)
     st.caption(
         f"Given label {given}, predicted {predicted} with {result.confidence[index]:.1%}, loss {result.losses[index]:.3f}."
     )
+
+
+def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: Analysis | None, index: int) -> None:
+    """One sample, below its `heading`: the digit, its class probabilities, saliency for the predicted and given class,
+    nearest training images (once `bank`, the training split's analysis, is there: None while it is computed in the
+    background)."""
+    given, predicted = int(result.labels[index]), int(result.predictions[index])
     pixels = gallery.pixels(split, [index])[0]
     left, right = st.columns([1, 2])
     left.image(gallery.enlarge(pixels, 6), caption=f"#{index}")

@@ -26,6 +26,19 @@ from ui.model_picker import MODEL_KEY
 PAGE = "explore"
 SPLIT_KEY = "explore_split"
 READ_MODEL, READ_VIEW, PENDING_SAMPLE, NOTES = "_link_model_read", "_link_view_read", "_link_sample", "_link_notes"
+SCROLL_PENDING = "_link_scroll"
+# Scrolls to the sample detail's heading, which sits far down the page; it waits for the heading to be drawn.
+_SCROLL_SCRIPT = f"""<script>
+(() => {{
+    let tries = 0;
+    const go = () => {{
+        const heading = document.getElementById("{explorer.SAMPLE_ANCHOR}");
+        if (heading) heading.scrollIntoView({{block: "start"}});
+        else if (++tries < 100) setTimeout(go, 100);
+    }};
+    go();
+}})();
+</script>"""
 SHOW_VALUES = {"errors": "Errors", "all": "All"}
 STORIES = {name.replace(" ", "-"): name for name in CATEGORIES}
 
@@ -128,6 +141,13 @@ def adopt_sample(n: int) -> None:
         )
         return
     explorer.open_sample(int(value))
+    st.session_state[SCROLL_PENDING] = True
+
+
+def scroll_to_linked_sample() -> None:
+    """After a link opened a sample, once: scroll the page to its detail, which is what the link was shared for."""
+    if st.session_state.pop(SCROLL_PENDING, False):
+        st.html(_SCROLL_SCRIPT, unsafe_allow_javascript=True)
 
 
 def remember() -> None:

@@ -99,9 +99,10 @@ def test_a_link_opens_its_run_and_sample_on_a_fresh_server(page, linked, real_da
     expect(page.get_by_text(f"towards {given} (given)", exact=True)).to_be_visible(timeout=SLOW_MS)
     query = parse_qs(urlparse(page.url).query)
     assert query["model"] == [run.id] and query["sample"] == [str(index)], page.url  # the address bar still links here
-    screenshot(page, "link-opened")
-    heading.scroll_into_view_if_needed()
+    expect(heading).to_be_in_viewport(timeout=SLOW_MS)  # the page scrolled to what the link was shared for
     screenshot(page, "link-opened-sample")
+    page.get_by_role("heading", name="Explore errors").scroll_into_view_if_needed()
+    screenshot(page, "link-opened")
     page.get_by_text(f"Labelled {given} (given class)").scroll_into_view_if_needed()
     screenshot(page, "link-opened-sample-neighbours")
 
