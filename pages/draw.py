@@ -111,7 +111,9 @@ def workbench(checkpoint: Checkpoint) -> None:
         stages = digit.stages()
         for column, (caption, picture) in zip(st.columns(len(stages)), stages.items()):
             column.image(picture, caption=caption)
-        inside.panel(checkpoint, digit.pixels, key="draw_inside")
+        # Behind a toggle, as on Explore: most drawings only want the answer, and the panel's model passes would
+        # double the server's work per stroke for every visitor (bench/load_test.py, docs/performance.md).
+        inside.panel(checkpoint, digit.pixels, key="draw_inside", on_request=True)
 
 
 st.title("Draw a digit")

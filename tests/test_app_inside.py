@@ -24,6 +24,32 @@ def _panel_script():
     inside.panel(bundled(), preprocess(canvas_rgba(7)).pixels, key="t")
 
 
+def _requested_panel_script():
+    import streamlit as st
+
+    from mnist_core.preprocess import preprocess
+    from mnist_core.pretrained import load_pretrained
+    from mnist_core.testing.drawing import canvas_rgba
+    from ui import inside
+
+    if st.session_state.get("digit_drawn", True):  # False: as the Draw page with a cleared canvas shows no panel
+        inside.panel(load_pretrained(), preprocess(canvas_rgba(7)).pixels, key="t", on_request=True)
+
+
+def test_a_panel_opened_on_request_stays_open_after_a_run_without_it():
+    at = AppTest.from_function(_requested_panel_script, default_timeout=60).run()
+    assert not at.exception and not [s for s in at.slider if s.key == "t_rotation"]  # closed until asked for
+    at.toggle(key="t_open").set_value(True).run()
+    assert [s for s in at.slider if s.key == "t_rotation"]
+    at.session_state["digit_drawn"] = False
+    at.run()
+    assert not at.toggle
+    at.session_state["digit_drawn"] = True
+    at.run()
+    assert not at.exception and at.toggle(key="t_open").value is True
+    assert [s for s in at.slider if s.key == "t_rotation"]
+
+
 def _prediction(at: AppTest) -> str:
     (line,) = [m.value for m in at.markdown if m.value.startswith("**Prediction:")]
     return line

@@ -81,8 +81,15 @@ def panel(checkpoint, image, key: str, compact: bool = False, on_request: bool =
     `compact` lays it out for a narrow column; `on_request` puts it behind a toggle, for pages where
     most visits do not need it (its model passes then run only when asked for).
     """
-    if on_request and not st.toggle("Inside the model: layers, what-if, nudge", key=f"{key}_open"):
-        return
+    if on_request:
+        # The choice outlives runs that draw no panel (a cleared canvas): Streamlit forgets a widget it did not draw.
+        wanted = f"_{key}_wanted"
+        opened = st.toggle(
+            "Inside the model: layers, what-if, nudge", value=st.session_state.get(wanted, False), key=f"{key}_open"
+        )
+        st.session_state[wanted] = opened
+        if not opened:
+            return
     _panel(checkpoint, layers.as_pixels(image)[0, 0].numpy(), key, compact)
 
 

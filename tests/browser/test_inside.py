@@ -10,6 +10,7 @@ from tests.browser.conftest import assert_no_exception, screenshot, wait_for_app
 from tests.browser.test_draw import PREDICTION_MS, draw, open_draw_page, wait_for_prediction
 
 STEP_DEGREES = 10  # arrow presses per try; the slider's step is one degree
+INSIDE_TOGGLE = "Inside the model: layers, what-if, nudge"
 
 
 def _prediction(page) -> int:
@@ -21,6 +22,7 @@ def test_rotate_a_drawn_seven_until_the_answer_changes(page, app_url):
     open_draw_page(page, app_url)
     draw(page, 7)
     assert "It's a 7" in wait_for_prediction(page, "It's a")
+    page.get_by_text(INSIDE_TOGGLE).click()
     page.get_by_text("conv1: 32 feature maps").wait_for(timeout=PREDICTION_MS)
     assert _prediction(page) == 7
     rotate = page.get_by_test_id("stSlider").filter(has_text="Rotate (degrees)").get_by_role("slider")
