@@ -13,12 +13,9 @@ import streamlit as st
 from mnist_core import launch, maps
 from mnist_core.analysis import Analysis
 from mnist_core.catalog import BUNDLED_KEY, RUN_PREFIX
-from mnist_core.pretrained import PRETRAINED_DIR
+from mnist_core.pretrained import TEST_MAP_INFO_PATH, TEST_MAP_PATH
 from ui import messages
 from ui.model_picker import current_source
-
-BUNDLED_MAP, BUNDLED_MAP_INFO = PRETRAINED_DIR / "test_map.npy", PRETRAINED_DIR / "test_map.json"
-
 
 PRECOMPUTED, COMPUTING, WAITING, FAILED, OFF, UNAVAILABLE = "precomputed", "computing", "waiting", "failed", "off", "unavailable"
 WATCH_SECONDS = 3
@@ -43,7 +40,7 @@ def _read_stored(folder: str, split: str, modified_ns: int, n: int) -> tuple[np.
 def _read_bundled(modified_ns: int, n: int) -> np.ndarray | None:
     """The bundled model's shipped test map (float16 on disk), read once."""
     try:
-        points = np.load(BUNDLED_MAP, allow_pickle=False)
+        points = np.load(TEST_MAP_PATH, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
     return points.astype(np.float32) if points.shape == (n, 2) and np.isfinite(points).all() else None
@@ -80,8 +77,8 @@ def best_map(result: Analysis) -> ChosenMap:
     if source is None:
         return ChosenMap(result.projection, maps.PCA, UNAVAILABLE, maps.PCA)
     if source.key == BUNDLED_KEY:
-        info = _info(BUNDLED_MAP_INFO)
-        modified = _modified(BUNDLED_MAP)
+        info = _info(TEST_MAP_INFO_PATH)
+        modified = _modified(TEST_MAP_PATH)
         # The shipped map is of the bundled checkpoint on the real MNIST test split, and of nothing else.
         if (
             modified is not None
@@ -91,7 +88,7 @@ def best_map(result: Analysis) -> ChosenMap:
         ):
             points = _read_bundled(modified, len(result))
             if points is not None:
-                return ChosenMap(points, info.get("method", maps.TSNE), PRECOMPUTED, f"{BUNDLED_MAP}@{modified}")
+                return ChosenMap(points, info.get("method", maps.TSNE), PRECOMPUTED, f"{TEST_MAP_PATH}@{modified}")
     elif source.key.startswith(RUN_PREFIX):
         stored = _stored(source.path.parent, result.split, len(result))
         if stored is not None:

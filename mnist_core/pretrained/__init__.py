@@ -15,6 +15,8 @@ from mnist_core.checkpoint import Checkpoint, load_checkpoint
 PRETRAINED_DIR = Path(__file__).resolve().parent
 PRETRAINED_PATH = PRETRAINED_DIR / "mnist_cnn.pt"
 MODEL_CARD_PATH = PRETRAINED_DIR / "model_card.json"
+# Its t-SNE map of the MNIST test split (float16) and what it is of: Explore draws it without computing one.
+TEST_MAP_PATH, TEST_MAP_INFO_PATH = PRETRAINED_DIR / "test_map.npy", PRETRAINED_DIR / "test_map.json"
 
 
 def pretrained_available() -> bool:

@@ -1,10 +1,13 @@
-"""Turn a finished training run into the bundled model and its model card.
+"""Turn a finished training run into the bundled model, its model card and its test-split map.
 
-    python -m mnist_core.pretrained.build RUN_DIR --command "python -m mnist_core train ..."
+    python -m mnist_core.pretrained.build RUN_DIR --command "python -m mnist_core train ..." [--data-dir D]
 
 The checkpoint is copied as it is (the run's own training code wrote it); the card
 records the command that reproduces it, the data checksum, the accuracy measured
-again on the test set, and how long training took on which machine.
+again on the test set, how long training took on which machine, and the robustness
+report of the model it replaces beside its own (the reason to retrain is usually
+there). The run's end-of-run t-SNE map of the test split ships as test_map.npy
+(float16), so Explore draws it at once.
 """
 
 from __future__ import annotations
@@ -16,13 +19,23 @@ import platform
 import shutil
 import sys
 
+import numpy as np
 import torch
 
+from mnist_core import maps
 from mnist_core.checkpoint import load_checkpoint
 from mnist_core.data import load_split
 from mnist_core.evaluate import evaluate
 from mnist_core.precision import cpu_model
-from mnist_core.pretrained import MODEL_CARD_PATH, PRETRAINED_PATH
+from mnist_core.pretrained import (
+    MODEL_CARD_PATH,
+    PRETRAINED_PATH,
+    TEST_MAP_INFO_PATH,
+    TEST_MAP_PATH,
+    load_pretrained,
+    pretrained_available,
+)
+from mnist_core.robustness import compute_report
 from mnist_core.runs import Run
 
 
@@ -69,10 +82,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.run_dir} is {run.status()}, not finished", file=sys.stderr)
         return 2
     card = build_card(run, args.command, args.data_dir, args.note)
+    test = load_split("test", args.data_dir)
+    new = load_checkpoint(run.checkpoint_path)
+    stored = maps.stored_map(run.path, "test", len(test)) if maps.describes(run.path, new.digest, test) else None
+    if stored is None:
+        print(f"error: {args.run_dir} has no end-of-run map of this checkpoint on the test split", file=sys.stderr)
+        return 2
+    card["robustness"] = {
+        "before": _robustness(load_pretrained(), test) if pretrained_available() else None,
+        "after": _robustness(new, test),
+    }
     shutil.copyfile(run.checkpoint_path, PRETRAINED_PATH)
     MODEL_CARD_PATH.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    print(f"bundled {PRETRAINED_PATH.name}: test accuracy {card['test_accuracy']:.4f}")
+    points, method = stored
+    np.save(TEST_MAP_PATH, points.astype(np.float16), allow_pickle=False)
+    info = {"method": method, "digest": new.digest, "data_checksum": test.checksum, "n": len(test),
+            "command": f"the end-of-run analysis of `{args.command}` (its map.npy, as float16)"}  # fmt: skip
+    TEST_MAP_INFO_PATH.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    print(f"bundled {PRETRAINED_PATH.name}: test accuracy {card['test_accuracy']:.4f}, {method} map of {len(test):,} images")
     return 0
+
+
+def _robustness(checkpoint, split) -> dict:
+    """A checkpoint's robustness report (computed, never from a cache), named by its digest."""
+    return {"checkpoint_sha256": checkpoint.digest, **compute_report(checkpoint.model, split)}
 
 
 if __name__ == "__main__":
