@@ -5,15 +5,16 @@
 Each repeat starts a new `streamlit run` of this checkout whose runs folder holds a copy of the run and whose
 analysis cache is empty, then opens /explore?model=<run id>&split=test&sample=<index> in a newly started headless
 Chromium as that server's first visit (with --warm-up, after a visit to the Home page, so the server has
-imported torch but still never analysed the model). The page's own clock (performance.now(), from the start of
+imported torch but still never analysed the model, and the browser has the app's code in its cache, as a visitor
+who has opened the app before). The page's own clock (performance.now(), from the start of
 navigation) notes when the DOM first holds each of: the four metrics, the confusion matrix's grid, the feature
 map's legend (Plotly draws it last), the sample's detail heading, and finally everything drawn: the nearest
 neighbours of the sample, every image loaded and the script finished.
 
 Without --run a run is trained first (fast preset, 1 epoch on 5,000 images, its end-of-run map included); the
 test split is the real one from --data-dir (10,000 images). The sample defaults to the test image the run is
-least sure of. The browser shares this machine's CPUs with the server, as it would not for a visitor: the figures
-are pessimistic. Prints median and max beside the issue's target; asserts nothing.
+least sure of. The browser shares this machine's CPUs with the server, as it would not for a visitor, and has no GPU,
+so the map's WebGL scatter is drawn in software: the figures are pessimistic. Prints median and max beside the issue's target; asserts nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from mnist_core.runs import Run, RunStore, is_run_id
 TARGET_S = 2.0  # issue 13: a finished run's Explore page opened by a link is drawn within 2.0 s on 2 cores
 TIMEOUT_MS = 600_000  # a bound for a stuck page, not a pace
 DONE = "everything drawn"
+# What the issue's target covers: the nearest neighbours come later by design (a background pass), so they are not in it.
+TARGET_MILESTONES = ("metrics", "confusion matrix", "map", "sample detail")
 # Milestones, top of the page to bottom: name -> a test of the DOM (JavaScript, `sample` in scope). Streamlit loads
 # an element's code on first use, so on a busy machine the browser may show a later one first.
 MILESTONES = {
@@ -98,12 +101,12 @@ async def open_link(url: str, run_id: str, sample: int, warm_up: bool) -> dict[s
     async with async_playwright() as playwright:
         browser = await launch_browser(playwright)
         try:
-            if warm_up:
-                home = await browser.new_page()
+            context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+            if warm_up:  # in the same context, so the link's page finds the app's code in the browser's cache
+                home = await context.new_page()
                 await home.goto(url)
                 await wait_idle(home, TIMEOUT_MS)
                 await home.close()
-            context = await browser.new_context(viewport={"width": 1400, "height": 1000})
             await context.add_init_script(clock(sample))
             page = await context.new_page()
             await page.goto(f"{url}/explore?{urlencode({'model': run_id, 'split': 'test', 'sample': sample})}")
@@ -158,8 +161,8 @@ def main(argv: list[str] | None = None) -> None:
             steps = ", ".join(f"{name} {marks[name]:.2f}" for name in (*MILESTONES, DONE))
             print(f"  {attempt}: {steps}  (server up in {up:.1f} s; load average {load_average()})", flush=True)
 
-    drawn = [marks[DONE] for marks in repeats]
-    print(f"drawn (metrics, confusion matrix, map, sample detail): median {statistics.median(drawn):.2f} s, "
+    drawn = [max(marks[name] for name in TARGET_MILESTONES) for marks in repeats]
+    print(f"drawn ({', '.join(TARGET_MILESTONES)}): median {statistics.median(drawn):.2f} s, "
           f"max {max(drawn):.2f} s over {len(drawn)} fresh servers; target {TARGET_S} s on 2 cores")  # fmt: skip
     print(
         "median per milestone: " + ", ".join(f"{name} {statistics.median(m[name] for m in repeats):.2f} s" for name in MILESTONES)

@@ -39,6 +39,7 @@ MEMORY_ENTRIES = 4
 # A model's test + train analyses take about 36 MB on disk; keep the most recently written few.
 DISK_ENTRIES = 12
 _ARRAYS = ("probabilities", "labels", "losses", "features", "projection")
+BACKGROUND_NICE = 10  # the nice trainers and background maps get too (launch.TRAINER_NICE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,6 +170,7 @@ def prefetch(checkpoint: Checkpoint, split_name: str, data_dir: str | os.PathLik
     directory = cache_dir()
 
     def work() -> None:
+        lower_thread_priority()  # first: torch's worker threads for this pass are started by this thread
         try:
             analyze(checkpoint, load_split(split_name, root, download=False), directory=directory)
         except Exception:  # noqa: BLE001 (the foreground call raises the same error with its message)
@@ -188,6 +190,18 @@ def prefetch(checkpoint: Checkpoint, split_name: str, data_dir: str | os.PathLik
 
 
 _prefetching: set[tuple[str, str]] = set()
+
+
+def lower_thread_priority(by: int = BACKGROUND_NICE) -> bool:
+    """Lower the CPU priority of the calling thread, and of the threads it starts from now on, by `by` nice steps
+    (Linux nice is per thread, and inherited). A background pass then takes only the CPU that the reruns visitors
+    wait for leave free. False where it cannot (not Linux)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + by, 19))
+    except (AttributeError, OSError):
+        return False
+    return True
 
 
 def _run_then_forget(work, key) -> None:

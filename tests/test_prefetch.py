@@ -36,3 +36,21 @@ def test_a_process_that_exits_during_a_prefetch_waits_for_it_instead_of_aborting
     assert done.returncode == 0, done.stderr
     split = load_split("train", tiny_data)
     assert analysis.cache_path(load_checkpoint(path).digest, "train", split.checksum, cache / "analysis").is_file()
+
+
+def test_the_background_pass_runs_at_a_lower_priority_than_the_server(tiny_data, tmp_path, monkeypatch):
+    import os
+    import threading
+
+    monkeypatch.setenv(analysis.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    checkpoint = load_checkpoint(save_checkpoint(tmp_path / "model.pt", MnistCNN(), build_meta(run_id="nice")))
+    seen = {}
+
+    def analyze(*args, **kwargs):
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    monkeypatch.setattr(analysis, "analyze", analyze)
+    analysis.prefetch(checkpoint, "train", tiny_data).join()
+    assert seen["nice"] == min(os.getpriority(os.PRIO_PROCESS, 0) + analysis.BACKGROUND_NICE, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < seen["nice"]  # the caller keeps its own
