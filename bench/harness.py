@@ -265,6 +265,18 @@ class Pace:
 # A person draws a digit's stroke in about a second, its mouse or finger reporting ~60 moves a second,
 # and looks at the answer for a couple of seconds. A robot does both at once, back to back.
 PACES = {"human": Pace(stroke_s=0.8, read_s=2.0), "robot": Pace(stroke_s=0.0, read_s=0.0)}
+
+
+def add_crowd_arguments(parser) -> None:
+    """The options every crowd benchmark (load test, soak) takes: sessions, their pace, the browsers' niceness, data."""
+    parser.add_argument("--sessions", type=int, default=5)
+    parser.add_argument("--pace", choices=sorted(PACES), default="human", help="how fast each session draws and reads")
+    parser.add_argument(
+        "--browser-nice", type=int, default=19, help="niceness of the browsers (0-19), which stand in for visitors' own devices"
+    )
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+
+
 MOVES_PER_S = 60
 
 

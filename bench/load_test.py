@@ -38,10 +38,10 @@ import time
 from pathlib import Path
 
 from bench.harness import (  # noqa: E402
-    DEFAULT_DATA,
     PACES,
     Crowd,
     Sampler,
+    add_crowd_arguments,
     app_with_model,
     cold_start,
     load_average,
@@ -66,16 +66,11 @@ async def load(url: str, args) -> Crowd:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=5)
+    add_crowd_arguments(parser)
     parser.add_argument("--draws", type=int, default=8, help="digits each session draws")
-    parser.add_argument("--pace", choices=sorted(PACES), default="human", help="how fast each session draws and reads")
-    parser.add_argument(
-        "--browser-nice", type=int, default=19, help="niceness of the browsers (0-19), which stand in for visitors' own devices"
-    )
     parser.add_argument("--epochs", type=int, default=1, help="epochs of the training run (fast preset)")
     parser.add_argument("--train-subset", type=int, default=None, help="training images (default: all 60,000)")
     parser.add_argument("--duration", type=float, default=300, help="seconds the sessions may take in all")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--ci", action="store_true", help="the small CI run: 2 sessions x 3 draws, 3,000 training images")
     args = parser.parse_args(argv)
     if args.ci:

@@ -32,11 +32,11 @@ import time
 from pathlib import Path
 
 from bench.harness import (  # noqa: E402
-    DEFAULT_DATA,
     PACES,
     App,
     Crowd,
     Memory,
+    add_crowd_arguments,
     answers,
     app_with_model,
     cold_start,
@@ -80,15 +80,10 @@ async def soak(app: App, args) -> tuple[Crowd, list[tuple[int, Memory]]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=5)
+    add_crowd_arguments(parser)
     parser.add_argument("--cycles", type=int, default=300, help="draw cycles in all, shared between the sessions")
-    parser.add_argument("--pace", choices=sorted(PACES), default="human", help="how fast each session draws and reads")
     parser.add_argument("--every", type=int, default=50, help="cycles between memory samples")
-    parser.add_argument(
-        "--browser-nice", type=int, default=19, help="niceness of the browsers (0-19), which stand in for visitors' own devices"
-    )
     parser.add_argument("--duration", type=float, default=1800, help="seconds the sessions may take in all")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--ci", action="store_true", help="the small CI run: 2 sessions, 6 cycles, robot pace")
     args = parser.parse_args(argv)
     if args.ci:

@@ -138,5 +138,5 @@ with detail_column:
 audit_ui.review(split_name)
 if split_name != "train":
     # The nearest-neighbour bank (60,000 training images through the model), ready by the time a sample is opened;
-    # started once the page is drawn, so that its pass does not slow the drawing down.
+    # started after everything else this script draws, not before it.
     prefetch(checkpoint, "train")

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from mnist_core import maps
-from mnist_core.checkpoint import load_checkpoint
-from mnist_core.data import load_split
+from mnist_core.checkpoint import Checkpoint, load_checkpoint
+from mnist_core.data import Split, load_split
 from mnist_core.evaluate import evaluate
 from mnist_core.precision import cpu_model
 from mnist_core.pretrained import (
@@ -39,10 +39,8 @@ from mnist_core.robustness import compute_report
 from mnist_core.runs import Run
 
 
-def build_card(run: Run, command: str, data_dir: str | None, note: str = "") -> dict:
+def build_card(run: Run, checkpoint: Checkpoint, test: Split, command: str, note: str = "") -> dict:
     """The model card of a finished run, with the test accuracy measured again from its checkpoint."""
-    checkpoint = load_checkpoint(run.checkpoint_path)
-    test = load_split("test", data_dir)
     result = evaluate(checkpoint.model, test.images, test.labels)
     progress = run.progress()
     return {
@@ -81,13 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     if run.status() != "finished":
         print(f"error: {args.run_dir} is {run.status()}, not finished", file=sys.stderr)
         return 2
-    card = build_card(run, args.command, args.data_dir, args.note)
     test = load_split("test", args.data_dir)
     new = load_checkpoint(run.checkpoint_path)
     stored = maps.stored_map(run.path, "test", len(test)) if maps.describes(run.path, new.digest, test) else None
     if stored is None:
         print(f"error: {args.run_dir} has no end-of-run map of this checkpoint on the test split", file=sys.stderr)
         return 2
+    card = build_card(run, new, test, args.command, args.note)
     card["robustness"] = {
         "before": _robustness(load_pretrained(), test) if pretrained_available() else None,
         "after": _robustness(new, test),
