@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
 from mnist_core.analysis import analyze
 from mnist_core.catalog import available_models
@@ -78,6 +79,8 @@ def test_selecting_a_confusion_cell_shows_exactly_its_samples(page, app_url, exp
     count = f"{len(expected)} sample matches." if len(expected) == 1 else f"{len(expected):,} samples match."
     page.get_by_text(count).wait_for(timeout=SLOW_MS)
     wait_for_app(page, SLOW_MS)
+    # The unfiltered gallery's tiles stay on the page, stale, until the rerun has replaced or removed them all.
+    expect(page.get_by_role("button", name=re.compile(r"^#\d+$"))).to_have_count(min(len(expected), 24), timeout=SLOW_MS)
     assert_no_exception(page)
     shown = tile_indices(page)
     assert set(shown) <= set(expected.tolist())
