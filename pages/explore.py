@@ -7,7 +7,7 @@ from ui.entry import run_inside_entry_script
 run_inside_entry_script()  # first: see ui/entry.py
 
 from mnist_core import gallery  # noqa: E402
-from mnist_core.analysis import analyze, is_cached, prefetch  # noqa: E402
+from mnist_core.analysis import analyze, is_cached  # noqa: E402
 from mnist_core.data import load_split  # noqa: E402
 from mnist_core.label_issues import confident_mask, find_label_issues  # noqa: E402
 from ui import audit as audit_ui  # noqa: E402
@@ -126,7 +126,7 @@ with detail_column:
         st.info("Open a sample (the # button under a digit) to see why the model said what it said.", icon=":material/touch_app:")
     else:
         with show_error(stop=True):
-            bank_split = load_split("train")
+            bank_split = load_split(ui.BANK_SPLIT)
         # The neighbour bank (60,000 training images through the model) is computed in the background: the
         # detail does not wait for it (a shared link opens on a fresh server in seconds, not half a minute).
         bank = analyze(checkpoint, bank_split) if is_cached(checkpoint, bank_split) else None
@@ -136,7 +136,5 @@ with detail_column:
         links.scroll_to_linked_sample()
 
 audit_ui.review(split_name)
-if split_name != "train":
-    # The nearest-neighbour bank (60,000 training images through the model), ready by the time a sample is opened;
-    # started after everything else this script draws, not before it.
-    prefetch(checkpoint, "train")
+if split_name != ui.BANK_SPLIT:
+    ui.prefetch_bank(checkpoint)  # ready by the time a sample is opened, but not drawn beside the page

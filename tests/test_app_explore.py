@@ -13,6 +13,7 @@ from mnist_core.checkpoint import load_checkpoint
 from mnist_core.data import load_split
 from tests.app_support import TrainedRun, app, serve, texts, trained_run
 from tests.trained import FLIPPED
+from ui import explorer
 from ui.explorer import NEIGHBOURS, TILE_COLUMNS
 
 PAGE = "pages/explore.py"
@@ -148,6 +149,32 @@ def test_opening_a_sample_shows_probabilities_saliency_and_neighbours(explore_en
         and {labels[i] for i in neighbours[:k]} == {predicted}
         and {labels[i] for i in neighbours[k:]} == {given}
     )
+
+
+def test_the_neighbour_bank_starts_from_the_run_after_the_one_that_sent_the_page(explore_env, monkeypatch):
+    # Beside the bank's pass a browser draws the page slower; the pass starts from the session's next run.
+    started = []
+    monkeypatch.setattr(explorer, "prefetch", lambda checkpoint, split: started.append(split))
+    at = app(PAGE)
+    assert not at.exception and started == []
+    first = _tile_buttons(at)[0]
+    next(b for b in at.button if b.label == f"#{first}").click().run()
+    assert not at.exception and started and set(started) == {explorer.BANK_SPLIT}
+    assert "nearest images appear here by themselves" in texts(at.caption)
+
+
+def test_a_page_opened_on_a_sample_leaves_the_bank_to_a_later_run(explore_env, monkeypatch):
+    # A shared link's first run draws the sample's detail: its waiting fragment does not start the pass either.
+    started = []
+    monkeypatch.setattr(explorer, "prefetch", lambda checkpoint, split: started.append(split))
+    at = app(PAGE)
+    first = _tile_buttons(at)[0]
+    at.session_state[explorer.SAMPLE] = first
+    at.session_state[explorer.BANK_DRAWN] = None  # as in a new session: its first run of this model's page
+    at.run()
+    assert not at.exception and f"Sample #{first} of the test split" in texts(at.subheader) and started == []
+    at.run()
+    assert started and set(started) == {explorer.BANK_SPLIT}
 
 
 def test_suspected_label_errors_lists_the_flipped_labels_first(explore_env):
