@@ -130,14 +130,19 @@ def stored_map(folder: str | Path, split: str, n: int) -> tuple[np.ndarray, str]
 
 def describes(folder: str | Path, digest: str, split: Split) -> bool:
     """Whether `folder`'s analysis.json says its outputs are this checkpoint's (by content digest) on this split's data."""
+    return is_of(folder, digest, split.name, split.checksum)
+
+
+def is_of(folder: str | Path, digest: str, split_name: str, data_checksum: str) -> bool:
+    """`describes`, by the split's name and data checksum (what an `Analysis` keeps of its split)."""
     try:
         info = json.loads((Path(folder) / SUMMARY_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return isinstance(info, dict) and (info.get("digest"), info.get("split"), info.get("data_checksum")) == (
         digest,
-        split.name,
-        split.checksum,
+        split_name,
+        data_checksum,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from mnist_core import analysis, dynamics
+from mnist_core.checkpoint import load_checkpoint
 from mnist_core.data import load_split
 from tests.app_support import TrainedRun, app, plotly_figures, plotly_values, serve, texts, trained_run
 from tests.trained import FLIPPED
@@ -147,7 +149,7 @@ def test_a_one_epoch_run_says_it_has_no_story_instead_of_vacuous_filters(env, tm
     assert not [f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "This sample through training"]
 
 
-def test_the_map_is_the_precomputed_one_when_the_run_has_it_else_pca_and_the_page_says_so(env, tmp_path, monkeypatch):
+def test_the_map_is_the_precomputed_one_when_the_run_has_it_else_pca_and_the_page_says_so(env, trained, tmp_path, monkeypatch):
     run, _, labels = env
     bare = tmp_path / "bare-runs" / run.id  # the run without its end-of-run analysis, as an older run has none
     shutil.copytree(run.path, bare)
@@ -160,8 +162,17 @@ def test_the_map_is_the_precomputed_one_when_the_run_has_it_else_pca_and_the_pag
     shutil.copytree(bare, mapped)
     points = np.stack([np.arange(200), -np.arange(200)], axis=1).astype(np.float32)  # recognisable coordinates
     np.save(mapped / "map.npy", points)
-    (mapped / "analysis.json").write_text('{"split": "test", "map_method": "t-SNE", "n": 200}')
+    digest = load_checkpoint(run.checkpoint_path).digest
+    checksum = load_split("test", trained.data_dir).checksum
+    summary = {"split": "test", "map_method": "t-SNE", "n": 200, "data_checksum": checksum}
     monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(mapped.parent))
+    # A map that names another checkpoint (model.pt replaced after the run's end) or none (an older run) is not drawn.
+    for stale in ({**summary, "digest": "0" * 64}, summary):
+        (mapped / "analysis.json").write_text(json.dumps(stale))
+        analysis.clear_memory()
+        at = app(PAGE)
+        assert not at.exception and "t-SNE of the penultimate layer" not in texts(at.caption)
+    (mapped / "analysis.json").write_text(json.dumps({**summary, "digest": digest}))
     at = app(PAGE)
     assert not at.exception
     assert "t-SNE of the penultimate layer" in texts(at.caption) and "PCA, because" not in texts(at.caption)

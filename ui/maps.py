@@ -90,19 +90,23 @@ def best_map(result: Analysis) -> ChosenMap:
             if points is not None:
                 return ChosenMap(points, info.get("method", maps.TSNE), PRECOMPUTED, f"{TEST_MAP_PATH}@{modified}")
     elif source.key.startswith(RUN_PREFIX):
-        stored = _stored(source.path.parent, result.split, len(result))
+        stored = _stored(source.path.parent, result)
         if stored is not None:
             return stored
     folder = maps.map_folder(result.digest, result.split, result.data_checksum)
-    stored = _stored(folder, result.split, len(result))
+    stored = _stored(folder, result)
     if stored is not None:
         return stored
     return ChosenMap(result.projection, maps.PCA, launch.start_map(source.path, result.split, folder), maps.PCA)
 
 
-def _stored(folder: Path, split: str, n: int) -> ChosenMap | None:
+def _stored(folder: Path, result: Analysis) -> ChosenMap | None:
+    """The map `folder` holds of exactly `result`'s checkpoint (by content digest) and data: a run folder's model.pt
+    may have been replaced since its end-of-run map was made, and an older analysis.json names no checkpoint."""
+    if not maps.is_of(folder, result.digest, result.split, result.data_checksum):
+        return None
     modified = _modified(folder / maps.MAP_FILE)
-    stored = None if modified is None else _read_stored(str(folder), split, modified, n)
+    stored = None if modified is None else _read_stored(str(folder), result.split, modified, len(result))
     return None if stored is None else ChosenMap(*stored, PRECOMPUTED, f"{folder}@{modified}")
 
 
@@ -119,13 +123,13 @@ def follow(result: Analysis, state: str) -> None:
     is there; after a failure, say why."""
     folder = maps.map_folder(result.digest, result.split, result.data_checksum)
     if state in (COMPUTING, WAITING):
-        _watch(folder, result.split, len(result))
+        _watch(folder, result)
     elif state == FAILED:
         messages.caption(f"Why: {launch.map_error(folder)}")
 
 
 @st.fragment(run_every=WATCH_SECONDS)
-def _watch(folder: Path, split: str, n: int) -> None:
+def _watch(folder: Path, result: Analysis) -> None:
     source = current_source()
-    if _stored(folder, split, n) is not None or source is None or launch.start_map(source.path, split, folder) == FAILED:
+    if _stored(folder, result) is not None or source is None or launch.start_map(source.path, result.split, folder) == FAILED:
         st.rerun(scope="app")
