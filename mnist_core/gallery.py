@@ -88,7 +88,7 @@ def confusion_table(confusion: np.ndarray, normalized: bool = False) -> pd.DataF
         values = confusion.astype(np.int64)
     return pd.DataFrame(
         values,
-        index=pd.Index([f"true {t}" for t in range(NUM_CLASSES)], name="true \\ predicted"),
+        index=pd.Index([f"true {t}" for t in range(NUM_CLASSES)], name="true \\ pred"),  # short: it heads the narrow corner cell
         columns=[str(p) for p in range(NUM_CLASSES)],
     )
 

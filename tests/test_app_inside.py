@@ -134,7 +134,7 @@ def test_robustness_page_puts_a_second_models_chart_beside_the_first(trained, tm
     monkeypatch.setattr(robustness, "SEVERITIES", {"rotation": (15.0, 30.0, 45.0)})
     at = app("pages/robustness.py")
     other = at.selectbox(key="robustness_other")
-    assert other.value == "(none)" and any(option.startswith("Run ") for option in other.options)
+    assert other.value == "(none)" and any(option.startswith(f"{trained.run.id.split('-', 2)[2]} · ") for option in other.options)
     other.select_index(1).run()
     for key in ("robustness_main_compute", "robustness_other_compute"):
         at.button(key=key).click().run()

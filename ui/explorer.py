@@ -29,8 +29,8 @@ NEIGHBOURS = 5  # one row in the detail panel
 SAMPLE_ANCHOR = "sample-detail"  # the detail heading's id, which a shared link scrolls to
 # Fixed sizes make the matrix square-ish and let a browser test find cell (t, p) by arithmetic.
 CONFUSION_ROW_HEIGHT = 35
-CONFUSION_INDEX_WIDTH = 60
-CONFUSION_CELL_WIDTH = 45
+CONFUSION_INDEX_WIDTH = 76  # wide enough for the corner's "true \ pred"
+CONFUSION_CELL_WIDTH = 44
 CONFUSION_COLUMNS = {
     "_index": st.column_config.Column(width=CONFUSION_INDEX_WIDTH),
     **{str(d): st.column_config.Column(width=CONFUSION_CELL_WIDTH) for d in range(10)},

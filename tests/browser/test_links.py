@@ -90,7 +90,8 @@ def test_a_link_opens_its_run_and_sample_on_a_fresh_server(page, linked, real_da
 
     assert_no_exception(page)
     expect(page.get_by_text("The link's")).to_have_count(0, timeout=SLOW_MS)  # no "not available" or "not an index" warning
-    expect(sidebar_model(page)).to_have_value(re.compile(rf"^Run {run.id}\b"), timeout=SLOW_MS)
+    name = run.id.split("-", 2)[2]  # the picker names a run by its name first (ids are YYYYMMDD-HHMMSS-name)
+    expect(sidebar_model(page)).to_have_value(re.compile(rf"^{re.escape(name)} · {summary['accuracy']:.2%} · "), timeout=SLOW_MS)
     expect_overview_drawn(page, map_caption(run.progress()["map_method"], PRECOMPUTED))
     expect(metric_value(page, "Accuracy")).to_have_text(f"{summary['accuracy']:.2%}", timeout=SLOW_MS)
     expect(metric_value(page, f"Errors of {summary['n']:,}")).to_have_text(f"{summary['errors']:,}", timeout=SLOW_MS)
