@@ -135,7 +135,7 @@ def analyze(checkpoint: Checkpoint, split: Split, use_disk: bool = True, directo
         path = cache_path(*key, directory=directory)
         arrays = _read(path, len(split)) if use_disk else None
         if arrays is None and use_disk:
-            stored = maps.stored_outputs(checkpoint.path.parent, checkpoint.digest, split)
+            stored = maps.stored_outputs(maps.outputs_folder(checkpoint.path.parent, split.name), checkpoint.digest, split)
             arrays = None if stored is None else from_outputs(stored["probabilities"], stored["features"], split.labels)
         if arrays is None:
             arrays = analyze_images(checkpoint.model, split.images, split.labels)
@@ -156,7 +156,9 @@ def is_cached(checkpoint: Checkpoint, split: Split) -> bool:
     with _lock:
         if key in _memory:
             return True
-    return cache_path(*key).is_file() or maps.describes(checkpoint.path.parent, checkpoint.digest, split)
+    return cache_path(*key).is_file() or maps.describes(
+        maps.outputs_folder(checkpoint.path.parent, split.name), checkpoint.digest, split
+    )
 
 
 def prefetch(checkpoint: Checkpoint, split_name: str, data_dir: str | os.PathLike | None = None) -> threading.Thread | None:

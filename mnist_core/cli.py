@@ -237,9 +237,12 @@ def _train(args: argparse.Namespace) -> int:
             should_stop=lambda: interrupted() or recorder.should_stop(),
         )
         bar.close()
-        print("analysing the test split for Explore (probabilities, features, 2-D map)", flush=True)
+        print(
+            "analysing for Explore: the test split (probabilities, features, 2-D map), the training split's features", flush=True
+        )
         recorder.keep_final(result)
-        recorder.analyse(result.model, test_split, threads=config.threads or default_threads())
+        bank = load_split("train", args.data_dir)  # as Explore loads it (`train_split` may carry cleaned labels)
+        recorder.analyse(result.model, test_split, bank, threads=config.threads or default_threads())
         recorder.finish(result)
     except BaseException as exc:
         _fail(run, recorder, config, exc)

@@ -72,8 +72,11 @@ def compute_map(features: np.ndarray, threads: int = 1) -> tuple[np.ndarray, str
         return pca_2d(features), PCA
 
 
-def write_analysis(out_dir: str | Path, model, split: Split, threads: int = 1, digest: str | None = None) -> dict[str, Any]:
-    """One pass of `model` over a split plus its map, written to `out_dir`; returns the summary (also analysis.json).
+def write_analysis(
+    out_dir: str | Path, model, split: Split, threads: int = 1, digest: str | None = None, with_map: bool = True
+) -> dict[str, Any]:
+    """One pass of `model` over a split plus its map (unless not `with_map`), written to `out_dir`; returns the
+    summary (also analysis.json).
 
     `digest` is the content digest of the checkpoint that holds `model`: with it, the folder's outputs stand in
     for running the model again (`stored_outputs`).
@@ -84,11 +87,11 @@ def write_analysis(out_dir: str | Path, model, split: Split, threads: int = 1, d
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     arrays = analyze_images(model, split.images, split.labels)
-    points, method = compute_map(arrays["features"], threads=threads)
+    points, method = compute_map(arrays["features"], threads=threads) if with_map else (None, None)
     for name, array in (
         (PROBABILITIES_FILE, arrays["probabilities"]),
         (FEATURES_FILE, arrays["features"]),
-        (MAP_FILE, points),
+        *([(MAP_FILE, points)] if with_map else []),
     ):
         write_atomic(out / name, lambda handle, a=array: np.save(handle, a.astype(np.float32), allow_pickle=False), durable=True)
     correct = arrays["probabilities"].argmax(axis=1) == arrays["labels"]
@@ -126,6 +129,12 @@ def stored_map(folder: str | Path, split: str, n: int) -> tuple[np.ndarray, str]
         return None
     points = read_map(folder, n)
     return None if points is None else (points, str(info.get("map_method", TSNE)))
+
+
+def outputs_folder(run_folder: str | Path, split_name: str) -> Path:
+    """Where a run folder keeps its end-of-run outputs of a split: the test split's (with the map) in the folder
+    itself, as `analyze --out` writes them, the training split's (the explorer's neighbour bank) in `train/`."""
+    return Path(run_folder) if split_name == "test" else Path(run_folder) / split_name
 
 
 def describes(folder: str | Path, digest: str, split: Split) -> bool:

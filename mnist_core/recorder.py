@@ -112,9 +112,11 @@ class RunRecorder:
         if result.status == "stopped" and result.final is not None:
             self._save(result.model, result.final, partial=True)
 
-    def analyse(self, model: MnistCNN, test_split: Split, threads: int = 1) -> None:
+    def analyse(self, model: MnistCNN, test_split: Split, bank_split: Split | None = None, threads: int = 1) -> None:
         """End of run, finished or stopped, after `keep_final`: what Explore needs (probabilities, features, 2-D map)
-        into the run folder, under the digest of the checkpoint they come from.
+        into the run folder, under the digest of the checkpoint they come from; with `bank_split` (the training
+        split as Explore loads it), its probabilities and features too, so that no server has to run the model over
+        it for a sample's nearest neighbours (`maps.outputs_folder`).
 
         progress.json says so while it runs (step "analysing"); a failure to write it leaves Explore on PCA, not a failed run.
         """
@@ -123,7 +125,11 @@ class RunRecorder:
         try:
             digest = file_digest(self.run.checkpoint_path) if self.run.checkpoint_path.is_file() else None
             summary = maps.write_analysis(self.run.path, model, test_split, threads=threads, digest=digest)
-            self._state.update(analysis_s=summary["seconds"], map_method=summary["map_method"])
+            seconds = summary["seconds"]
+            if bank_split is not None:
+                bank = maps.outputs_folder(self.run.path, bank_split.name)
+                seconds += maps.write_analysis(bank, model, bank_split, digest=digest, with_map=False)["seconds"]
+            self._state.update(analysis_s=round(seconds, 2), map_method=summary["map_method"])
         except OSError as exc:
             self._state.update(analysis_error=f"The end-of-run analysis could not be written ({exc.strerror}).")
         self._state.pop("step", None)

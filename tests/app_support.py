@@ -58,8 +58,7 @@ def train_tiny(data_dir: Path, name: str, epochs: int = 2) -> Run:
         assert cli_main([*command, "--out", str(template)]) == 0
         _TRAINED[key] = template
     run = RunStore().create(Run(_TRAINED[key]).config(), name)
-    for file in _TRAINED[key].iterdir():
-        shutil.copy2(file, run.path / file.name)
+    shutil.copytree(_TRAINED[key], run.path, dirs_exist_ok=True)  # its files and its train/ outputs
     return run
 
 

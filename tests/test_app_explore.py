@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 
 import numpy as np
@@ -151,7 +152,28 @@ def test_opening_a_sample_shows_probabilities_saliency_and_neighbours(explore_en
     )
 
 
-def test_the_neighbour_bank_starts_from_the_run_after_the_one_that_sent_the_page(explore_env, monkeypatch):
+@pytest.fixture
+def without_bank(trained, tmp_path, monkeypatch):
+    """The run as an older one, without the training split's outputs its trainer now leaves (`train/`)."""
+    runs = tmp_path / "older-runs"
+    shutil.copytree(trained.run.path, runs / trained.run.id, ignore=shutil.ignore_patterns("train"))
+    serve(monkeypatch, trained.data_dir, runs, tmp_path / "cache", bundled=False)
+    yield
+    analysis.clear_memory()
+
+
+def test_a_finished_runs_page_has_its_neighbour_bank_from_the_run_folder(explore_env, trained):
+    # Its trainer left the training split's outputs: the sample's nearest images come with the first drawing.
+    assert analysis.is_cached(load_checkpoint(trained.run.checkpoint_path), load_split("train"))
+    at = app(PAGE)
+    first = _tile_buttons(at)[0]
+    next(b for b in at.button if b.label == f"#{first}").click().run()
+    assert not at.exception and f"Sample #{first} of the test split" in texts(at.subheader)
+    assert "Labelled " in texts(at.caption)
+    assert "nearest images appear here by themselves" not in texts(at.caption)
+
+
+def test_the_neighbour_bank_starts_from_the_run_after_the_one_that_sent_the_page(without_bank, monkeypatch):
     # Beside the bank's pass a browser draws the page slower; the pass starts from the session's next run.
     started = []
     monkeypatch.setattr(explorer, "prefetch", lambda checkpoint, split: started.append(split))
@@ -163,7 +185,7 @@ def test_the_neighbour_bank_starts_from_the_run_after_the_one_that_sent_the_page
     assert "nearest images appear here by themselves" in texts(at.caption)
 
 
-def test_a_page_opened_on_a_sample_leaves_the_bank_to_a_later_run(explore_env, monkeypatch):
+def test_a_page_opened_on_a_sample_leaves_the_bank_to_a_later_run(without_bank, monkeypatch):
     # A shared link's first run draws the sample's detail: its waiting fragment does not start the pass either.
     started = []
     monkeypatch.setattr(explorer, "prefetch", lambda checkpoint, split: started.append(split))

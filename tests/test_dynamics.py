@@ -223,7 +223,12 @@ def test_a_training_run_records_every_epoch(tiny_data, runs_dir, monkeypatch):
     assert np.load(run.path / "map.npy").shape == (200, 2)
     assert np.array_equal(np.load(run.path / "probabilities.npy").argmax(1), stored[-1].argmax(1))
     # ... named by the digest of the checkpoint they come from, so Explore reads them instead of running the model.
-    assert maps.describes(run.path, load_checkpoint(run.checkpoint_path).digest, load_split("test", tiny_data))
+    digest = load_checkpoint(run.checkpoint_path).digest
+    assert maps.describes(run.path, digest, load_split("test", tiny_data))
+    # ... and the whole training split's (the explorer's neighbour bank), though this run trained on 128 of its images.
+    bank, train_split = run.path / "train", load_split("train", tiny_data)
+    assert maps.describes(bank, digest, train_split) and not (bank / maps.MAP_FILE).exists()
+    assert np.load(bank / maps.FEATURES_FILE).shape == (len(train_split), 128)
     progress = run.progress()
     assert progress["status"] == "finished" and "step" not in progress and progress["analysis_s"] >= 0
 
