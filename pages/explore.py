@@ -127,8 +127,8 @@ with detail_column:
     else:
         with show_error(stop=True):
             bank_split = load_split(ui.BANK_SPLIT)
-        # The neighbour bank (60,000 training images through the model) is computed in the background: the
-        # detail does not wait for it (a shared link opens on a fresh server in seconds, not half a minute).
+        # The neighbour bank (60,000 training images through the model) is a run folder's own, or else computed in
+        # the background: the detail does not wait for it (a shared link opens in seconds, not half a minute).
         bank = analyze(checkpoint, bank_split) if is_cached(checkpoint, bank_split) else None
         ui.heading(split, result, index)
         story_ui.curve(story, index)

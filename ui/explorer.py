@@ -186,8 +186,9 @@ def prefetch_bank(checkpoint) -> None:
     this model's page to the browser.
 
     The pass keeps both cores busy for a quarter of a minute, and beside it a browser drew a shared link's page
-    in 10-11 s instead of 7-8 (docs/performance.md). So it starts from the session's next run, the visitor's first
+    in 10.5 s instead of 6.6 (docs/dynamics.md). So it starts from the session's next run, the visitor's first
     interaction, or from `_await_bank` once the browser is idle. A visitor who only reads the page costs no pass.
+    A run trained by this version needs none: its folder holds the bank (`maps.outputs_folder`).
     """
     if st.session_state.get(BANK_DRAWN) == checkpoint.digest:
         prefetch(checkpoint, BANK_SPLIT)
