@@ -161,7 +161,8 @@ def test_a_run_started_by_clicking_shows_progress_and_live_curves_and_stops_with
     page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').click()
     options = page.get_by_role("option")
     options.first.wait_for()
-    assert any(run.id in option for option in options.all_inner_texts()), options.all_inner_texts()
+    name = run.id.split("-", 2)[2]  # the picker names a run by its name first (ids are YYYYMMDD-HHMMSS-name)
+    assert any(option.startswith(f"{name} · ") for option in options.all_inner_texts()), options.all_inner_texts()
     page.keyboard.press("Escape")
 
 
