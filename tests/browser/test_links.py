@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -106,6 +107,22 @@ def test_a_link_opens_its_run_and_sample_on_a_fresh_server(page, linked, real_da
     screenshot(page, "link-opened")
     page.get_by_text(f"Labelled {given} (given class)").scroll_into_view_if_needed()
     screenshot(page, "link-opened-sample-neighbours")
+
+
+def test_a_link_to_a_run_without_its_bank_shows_the_neighbours_once_the_page_is_drawn(page, linked, real_data, tmp_path):
+    # A run trained before its folder kept the training split's outputs: this server computes the neighbour bank,
+    # and nothing but the waiting fragment's timer starts it (no click, no other interaction).
+    _, run = linked
+    shutil.copytree(run.path, tmp_path / "runs" / run.id, ignore=shutil.ignore_patterns("train"))
+    url, process, runs_dir = start_server(tmp_path, real_data)
+    try:
+        page.goto(explore_link(url, model=run.id, split="test", sample="0"))
+        page.get_by_text("nearest images appear here by themselves").wait_for(timeout=SLOW_MS)
+        page.get_by_text(re.compile(r"^Labelled \d \((predicted|given) class\)$")).first.wait_for(timeout=SLOW_MS)
+        assert_no_exception(page)
+        expect(page.get_by_text("nearest images appear here by themselves")).to_have_count(0, timeout=SLOW_MS)
+    finally:
+        stop_server(process, runs_dir)
 
 
 def test_a_link_with_bad_values_says_so_and_shows_the_default(page, linked):
