@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from mnist_core.errors import CheckpointError
 from mnist_core.pretrained import PRETRAINED_PATH, pretrained_available
-from mnist_core.runs import RunStore
+from mnist_core.runs import Run, RunStore
 
 BUNDLED_KEY = "bundled"
 RUN_PREFIX = "run:"
@@ -34,24 +32,15 @@ def available_models(store: RunStore | None = None) -> list[ModelSource]:
     for run in store.list():
         progress = run.progress()
         if progress.get("status") in USABLE_STATUSES and run.has_checkpoint():
-            sources.append(ModelSource(RUN_PREFIX + run.id, run_label(run.id, progress.get("test_acc")), run.checkpoint_path))
+            sources.append(ModelSource(RUN_PREFIX + run.id, run_label(run, progress.get("test_acc")), run.checkpoint_path))
     return sources
 
 
-_STAMPED = re.compile(r"^(\d{8}-\d{6})-(.+)$")
-
-
-def run_label(run_id: str, accuracy: float | None) -> str:
+def run_label(run: Run, accuracy: float | None) -> str:
     """A run as the pickers name it: its name, its test accuracy, when it started ("linked · 89.25% · Dec 02, 06:04").
     The name comes first because the sidebar's box shows about 28 characters, and the id's time stamp took 16."""
-    parts = [run_id]
-    match = _STAMPED.match(run_id)
-    if match:
-        try:
-            started = datetime.strptime(match.group(1), "%Y%m%d-%H%M%S")
-            parts = [match.group(2), f"{started:%b %d, %H:%M}"]
-        except ValueError:
-            pass
+    created = run.created
+    parts = [run.name, f"{created:%b %d, %H:%M}"] if created else [run.id]
     if isinstance(accuracy, (int, float)) and not isinstance(accuracy, bool):
         parts.insert(1, f"{accuracy:.2%}")
     return " · ".join(parts)

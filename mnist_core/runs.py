@@ -113,6 +113,16 @@ class Run:
         return self.id[16:] if _RUN_ID.match(self.id) else self.id
 
     @property
+    def created(self) -> datetime | None:
+        """When the run was created, read from its id's timestamp (None for an id without a valid one)."""
+        if not _RUN_ID.match(self.id):
+            return None
+        try:
+            return datetime.strptime(self.id[:15], _STAMP)
+        except ValueError:
+            return None
+
+    @property
     def config_path(self) -> Path:
         return self.path / "config.json"
 
