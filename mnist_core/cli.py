@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--augment", action=argparse.BooleanOptionalAction, default=None, help="random affine + stroke augmentation"
     )
+    train.add_argument(
+        "--label-smoothing", type=float, metavar="EPS", help="spread EPS of each target over all ten digits (default: 0)"
+    )
     train.add_argument("--seed", type=int)
     train.add_argument("--train-subset", type=int, metavar="N", help="train on a fixed random N of the 60,000 images")
     train.add_argument("--device", choices=DEVICES)
@@ -157,8 +160,8 @@ def config_from_args(args: argparse.Namespace):
 
     overrides = {
         key: getattr(args, key)
-        for key in ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "train_subset", "device", "threads")
-        + ("precision",)
+        for key in ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "label_smoothing", "seed", "train_subset")
+        + ("device", "threads", "precision")
         + ("audit", "clean", "changed_indices", "changed_labels")
         if getattr(args, key, None) is not None
     }

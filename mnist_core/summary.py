@@ -212,8 +212,12 @@ def describe_recipe(config: dict[str, Any]) -> str:
         parts.append(f"{config['epochs']} epochs")
     if config.get("schedule"):
         parts.append(f"{config['schedule']} lr schedule")
+    if config.get("label_smoothing"):
+        parts.append(f"label smoothing {config['label_smoothing']:g}")
     if config.get("augment"):
         parts.append("augmented")
+    if config.get("precision") == "bf16":
+        parts.append("bf16")
     return " · ".join(parts)
 
 

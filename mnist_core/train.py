@@ -158,7 +158,7 @@ def train(
                     x = augment_batch(x, generator)
                 with autocast(config.precision, device):
                     logits = model(as_input(x, device))
-                    loss = F.cross_entropy(logits, y)
+                    loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()

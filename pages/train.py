@@ -26,8 +26,8 @@ from ui import steps as steps_ui  # noqa: E402
 from ui.model_picker import MODEL_KEY  # noqa: E402
 from ui.precision import precision_select  # noqa: E402
 
-FIELDS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed", "train_subset", "device", "threads")
-FIELDS += ("precision",)
+FIELDS = ("epochs", "batch_size", "lr", "label_smoothing", "optimizer", "schedule", "augment", "seed", "train_subset")
+FIELDS += ("device", "threads", "precision")
 PROBLEM = "train_problem"  # (field, message) of the last refused start
 STARTED = "train_run_id"  # the run this session started last
 
@@ -79,7 +79,7 @@ def new_run_form() -> None:
     """The hyperparameters of TrainConfig, starting from a preset; values are checked only by TrainConfig."""
     preset = st.segmented_control(
         "Preset", list(PRESETS), key="train_preset", default="seed", required=True,
-        help="seed: the classic recipe (Adam 1e-3, batch 64, 10 epochs). fast: one epoch of a one-cycle schedule, about 99.1% in under a minute on 2 CPU cores.",
+        help="seed: the classic recipe (Adam 1e-3, batch 64, 10 epochs). fast: one epoch of a one-cycle schedule with label smoothing, bf16 where faster: about 99.2% in under a minute on 2 CPU cores.",
     )  # fmt: skip
     defaults = fit_config(TrainConfig.from_preset(preset))  # a hosted server's caps lower the preset's values
     if current_limits().hosted:
@@ -96,6 +96,12 @@ def new_run_form() -> None:
                 help="The peak rate with the one-cycle schedule.",
             )  # fmt: skip
             _problem("lr")
+            st.number_input(
+                "Label smoothing", value=defaults.label_smoothing, step=0.05, format="%g",
+                key=_key(preset, "label_smoothing"),
+                help="The share of each target spread over all ten digits: 0 is plain cross-entropy.",
+            )  # fmt: skip
+            _problem("label_smoothing")
         with middle:
             st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(defaults.optimizer), key=_key(preset, "optimizer"))
             _problem("optimizer")

@@ -60,6 +60,7 @@ def store():
         ("Epochs", 0, "epochs: must be between 1 and 200, got 0."),
         ("Batch size", 100_000, "batch_size: must be between 1 and 8192, got 100000."),
         ("Learning rate", 0.0, "lr: must be above 0 and at most 10, got 0.0."),
+        ("Label smoothing", 1.0, "label_smoothing: must be a number from 0 up to (not including) 1, got 1.0."),
         ("Training images", -5, "train_subset: must be at least 1, got -5."),
         ("CPU threads", 0, "threads: must be between 1 and 256, got 0."),
         ("Run name", "../etc", "Run name '../etc' is not allowed"),

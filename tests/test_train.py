@@ -71,6 +71,18 @@ def test_other_optimizer_and_schedule_learn(splits, options):
 
 
 @pytest.mark.integration  # trains a model (seconds)
+def test_label_smoothing_keeps_the_model_from_certainty(splits):
+    """With smoothing 0.3 the best answer gives the label 0.73 (0.7 + 0.3 / 10); plain cross-entropy heads for 1."""
+    config = TrainConfig(epochs=3, batch_size=32, lr=3e-3, device="cpu", threads=1)
+    confidence = {}
+    for smoothing in (0.0, 0.3):
+        last = train(config.replace(label_smoothing=smoothing), *splits).history[-1]
+        assert last.test_acc > 0.9
+        confidence[smoothing] = last.test_probabilities.max(axis=1).mean()
+    assert confidence[0.0] > 0.9 and 0.6 < confidence[0.3] < 0.8
+
+
+@pytest.mark.integration  # trains a model (seconds)
 def test_a_trainer_sets_its_own_thread_count_whatever_it_inherited(splits):
     """The app server runs with one OpenMP thread; a trainer it starts must not inherit that."""
     before = torch.get_num_threads()
