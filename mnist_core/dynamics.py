@@ -56,6 +56,24 @@ def read(path: str | Path, n: int | None = None) -> np.ndarray | None:
     return array.astype(np.float32)
 
 
+def keep_epochs(path: str | Path, epochs: int) -> None:
+    """Cut the file to its first `epochs` slices, the epochs whose metrics row landed.
+
+    The trainer writes an epoch's probabilities before its metrics row, so a trainer killed between the two
+    leaves one slice more than metrics.csv has rows; a run marked failed is cut back to what it completed.
+    """
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return
+    if array.ndim != 3 or len(array) <= epochs:
+        return
+    if epochs == 0:
+        Path(path).unlink(missing_ok=True)
+    else:
+        write(path, list(array[:epochs]))
+
+
 @dataclass(frozen=True, eq=False)
 class Dynamics:
     """Per-epoch probabilities (E, N, 10) of one run on one split and the given labels (N,)."""

@@ -28,6 +28,7 @@ from typing import Any
 
 import psutil
 
+from mnist_core import dynamics
 from mnist_core.checkpoint import CHECKPOINT_NAME
 from mnist_core.config import TrainConfig
 from mnist_core.errors import ConfigError, RunError
@@ -344,6 +345,7 @@ def mark_failed(run: Run, message: str, progress: dict[str, Any] | None = None) 
             progress = {}
     progress = {**progress, "status": "failed", "finished_at": _now(), "error": message, "eta_s": None}
     try:
+        dynamics.keep_epochs(run.path / dynamics.FILE_NAME, len(run.metrics()))
         write_json_atomic(run.progress_path, progress)
     except OSError:
         pass  # a full or read-only disk: readers still get the answer, and the next reader tries to record it again

@@ -164,6 +164,63 @@ def test_the_recorder_rewrites_the_file_with_each_completed_epoch(runs_dir):
         assert (stored.argmax(axis=2) == np.stack(given).argmax(axis=2)).all()
 
 
+def test_a_trainer_killed_between_the_probabilities_and_the_metrics_row_is_cut_back_to_its_epochs(runs_dir, monkeypatch):
+    from mnist_core.model import MnistCNN
+    from mnist_core.recorder import RunRecorder
+    from mnist_core.train import EpochMetrics
+
+    class TrainSplit:  # what the recorder reads of the training split
+        checksum = "0" * 64
+
+        def __len__(self) -> int:
+            return 600
+
+    class Killed(BaseException):
+        """The process dying: nothing after this point of the recorder runs."""
+
+    config = TrainConfig(epochs=3, device="cpu", threads=1)
+    run = RunStore().create(config, "cut")
+    recorder = RunRecorder(run, config, TrainSplit())
+    recorder.start()
+    model, rng = MnistCNN(), np.random.default_rng(1)
+    import mnist_core.recorder as recorder_module
+
+    def die(*args, **kwargs):
+        raise Killed
+
+    written = recorder_module.write_text_atomic
+    for epoch in (1, 2, 3):
+        if epoch == 3:  # epoch 3's probabilities land, then the process dies before its metrics row does
+            monkeypatch.setattr(recorder_module, "write_text_atomic", die)
+        probabilities = rng.dirichlet(np.ones(10), size=40).astype(np.float32)
+        metrics = EpochMetrics(epoch, 1.0, 0.5, 1.0, 0.5, 1.0, 1.0, 1e-3, (0.5,) * 10, test_probabilities=probabilities)
+        try:
+            recorder.on_epoch(metrics, model)
+        except Killed:
+            pass
+    monkeypatch.setattr(recorder_module, "write_text_atomic", written)
+    assert np.load(run.path / dynamics.FILE_NAME).shape == (3, 40, 10) and len(run.metrics()) == 2
+    progress = json.loads(run.progress_path.read_text())
+    progress.update(status="running", pid=os.getpid(), pid_started=12345.0)  # a pid now used by another process
+    run.progress_path.write_text(json.dumps(progress))
+
+    assert run.status() == "failed" and "2 completed epoch(s)" in run.progress()["error"]
+    assert np.load(run.path / dynamics.FILE_NAME).shape == (2, 40, 10)
+
+
+def test_keep_epochs_leaves_shorter_and_foreign_files_alone_and_removes_an_epochless_one(tmp_path):
+    path = tmp_path / dynamics.FILE_NAME
+    dynamics.write(path, [np.full((5, 10), 0.1, np.float16)] * 2)
+    dynamics.keep_epochs(path, 2)
+    assert np.load(path).shape == (2, 5, 10)
+    dynamics.keep_epochs(path, 0)
+    assert not path.exists()
+    dynamics.keep_epochs(path, 0)  # nothing there: nothing to do
+    path.write_bytes(b"not numpy")
+    dynamics.keep_epochs(path, 0)
+    assert path.read_bytes() == b"not numpy"
+
+
 def test_the_end_of_run_analysis_is_a_step_of_the_runs_progress(runs_dir, monkeypatch):
     from mnist_core.model import MnistCNN
     from mnist_core.recorder import RunRecorder
