@@ -49,14 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--augment", action=argparse.BooleanOptionalAction, default=None, help="random affine + stroke augmentation"
     )
     train.add_argument(
-        "--label-smoothing", type=float, metavar="EPS", help="spread EPS of each target over all ten digits (default: 0)"
+        "--label-smoothing",
+        type=float,
+        metavar="EPS",
+        help="spread EPS of each target over all ten digits (the preset's: 0 for seed, 0.1 for fast)",
     )
     train.add_argument("--seed", type=int)
     train.add_argument("--train-subset", type=int, metavar="N", help="train on a fixed random N of the 60,000 images")
     train.add_argument("--device", choices=DEVICES)
     train.add_argument("--threads", type=int, help="CPU threads (default: one per physical core)")
     train.add_argument(
-        "--precision", choices=PRECISIONS, help="fp32 (default), bf16 autocast, or auto: bf16 where measured faster"
+        "--precision",
+        choices=PRECISIONS,
+        help="fp32, bf16 autocast, or auto: bf16 where measured faster (the preset's: fp32 for seed, auto for fast)",
     )
     train.add_argument("--out", metavar="RUN_DIR", help="run directory to write (default: a new folder under the runs folder)")
     train.add_argument("--name", help="name for the new run folder when --out is not given")
