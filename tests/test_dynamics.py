@@ -135,10 +135,10 @@ def _assert_matches_metrics(run, n_test: int) -> np.ndarray:
     return stored
 
 
-def test_the_recorder_rewrites_the_file_with_each_completed_epoch(runs_dir):
+def _recording(name: str):
+    """A started RunRecorder of a new 3-epoch run (in the test's runs folder) and the model it checkpoints."""
     from mnist_core.model import MnistCNN
     from mnist_core.recorder import RunRecorder
-    from mnist_core.train import EpochMetrics
 
     class TrainSplit:  # what the recorder reads of the training split
         checksum = "0" * 64
@@ -147,58 +147,50 @@ def test_the_recorder_rewrites_the_file_with_each_completed_epoch(runs_dir):
             return 600
 
     config = TrainConfig(epochs=3, device="cpu", threads=1)
-    run = RunStore().create(config, "recorded")
-    recorder = RunRecorder(run, config, TrainSplit())
+    recorder = RunRecorder(RunStore().create(config, name), config, TrainSplit())
     recorder.start()
-    model = MnistCNN()
+    return recorder, MnistCNN()
+
+
+def _epoch(epoch: int, probabilities: np.ndarray):
+    """The metrics of one epoch as the trainer hands them to the recorder, with these test probabilities."""
+    from mnist_core.train import EpochMetrics
+
+    return EpochMetrics(epoch, 1.0, 0.5, 1.0, 0.5, 1.0, 1.0, 1e-3, (0.5,) * 10, test_probabilities=probabilities)
+
+
+def test_the_recorder_rewrites_the_file_with_each_completed_epoch(runs_dir):
+    recorder, model = _recording("recorded")
     rng = np.random.default_rng(0)
     given = []
     for epoch in (1, 2):
         probabilities = rng.dirichlet(np.ones(10), size=50).astype(np.float32)
         given.append(probabilities)
-        metrics = EpochMetrics(epoch, 1.0, 0.5, 1.0, 0.5, 1.0, 1.0, 1e-3, (0.5,) * 10, test_probabilities=probabilities)
-        recorder.on_epoch(metrics, model)
-        stored = np.load(run.path / dynamics.FILE_NAME)
+        recorder.on_epoch(_epoch(epoch, probabilities), model)
+        stored = np.load(recorder.run.path / dynamics.FILE_NAME)
         assert stored.dtype == np.float16 and stored.shape == (epoch, 50, 10)
         assert np.allclose(stored.astype(np.float32), np.stack(given), atol=1e-3)
         assert (stored.argmax(axis=2) == np.stack(given).argmax(axis=2)).all()
 
 
 def test_a_trainer_killed_between_the_probabilities_and_the_metrics_row_is_cut_back_to_its_epochs(runs_dir, monkeypatch):
-    from mnist_core.model import MnistCNN
-    from mnist_core.recorder import RunRecorder
-    from mnist_core.train import EpochMetrics
-
-    class TrainSplit:  # what the recorder reads of the training split
-        checksum = "0" * 64
-
-        def __len__(self) -> int:
-            return 600
+    import mnist_core.recorder as recorder_module
 
     class Killed(BaseException):
         """The process dying: nothing after this point of the recorder runs."""
 
-    config = TrainConfig(epochs=3, device="cpu", threads=1)
-    run = RunStore().create(config, "cut")
-    recorder = RunRecorder(run, config, TrainSplit())
-    recorder.start()
-    model, rng = MnistCNN(), np.random.default_rng(1)
-    import mnist_core.recorder as recorder_module
-
     def die(*args, **kwargs):
         raise Killed
 
-    written = recorder_module.write_text_atomic
-    for epoch in (1, 2, 3):
-        if epoch == 3:  # epoch 3's probabilities land, then the process dies before its metrics row does
-            monkeypatch.setattr(recorder_module, "write_text_atomic", die)
-        probabilities = rng.dirichlet(np.ones(10), size=40).astype(np.float32)
-        metrics = EpochMetrics(epoch, 1.0, 0.5, 1.0, 0.5, 1.0, 1.0, 1e-3, (0.5,) * 10, test_probabilities=probabilities)
-        try:
-            recorder.on_epoch(metrics, model)
-        except Killed:
-            pass
-    monkeypatch.setattr(recorder_module, "write_text_atomic", written)
+    recorder, model = _recording("cut")
+    run, rng = recorder.run, np.random.default_rng(1)
+    for epoch in (1, 2):
+        recorder.on_epoch(_epoch(epoch, rng.dirichlet(np.ones(10), size=40).astype(np.float32)), model)
+    # Epoch 3's probabilities land, then the process dies before its metrics row does.
+    with monkeypatch.context() as patched:
+        patched.setattr(recorder_module, "write_text_atomic", die)
+        with pytest.raises(Killed):
+            recorder.on_epoch(_epoch(3, rng.dirichlet(np.ones(10), size=40).astype(np.float32)), model)
     assert np.load(run.path / dynamics.FILE_NAME).shape == (3, 40, 10) and len(run.metrics()) == 2
     progress = json.loads(run.progress_path.read_text())
     progress.update(status="running", pid=os.getpid(), pid_started=12345.0)  # a pid now used by another process
