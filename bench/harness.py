@@ -533,6 +533,20 @@ def answers(reruns: list[Rerun]) -> list[Rerun]:
     return [rerun for rerun in reruns if rerun.answers_a_drawing]
 
 
+def slowest(answered: list[Rerun], count: int = 5) -> str:
+    """The `count` slowest answers as "T s (drawing N of its session, at +A s)", A counted from the first drawing's
+    arrival: whether the tail is one moment (the crowd's first drawings together, say) or spread over the run."""
+    if not answered:
+        return "none"
+    by_arrival = sorted(answered, key=lambda rerun: rerun.arrived)
+    first, drawn, labels = by_arrival[0].arrived, {}, {}
+    for rerun in by_arrival:
+        drawn[rerun.session] = drawn.get(rerun.session, 0) + 1
+        labels[id(rerun)] = f"drawing {drawn[rerun.session]} of its session, at +{rerun.arrived - first:.1f} s"
+    worst = sorted(answered, key=lambda rerun: rerun.sent - rerun.arrived, reverse=True)[:count]
+    return "; ".join(f"{rerun.sent - rerun.arrived:.2f} s ({labels[id(rerun)]})" for rerun in worst)
+
+
 def server_seconds(reruns: list[Rerun], step: str = "server: drawing in -> answer out") -> list[float]:
     """Each run's seconds in one of SERVER_STEPS (by default the whole: the drawing's arrival to the answer's leaving)."""
     start, end = SERVER_STEPS[step]
@@ -553,6 +567,7 @@ def print_latencies(sessions: list[Session], reruns: list[Rerun]) -> None:
           f"fragment reruns, {len(reruns)} runs in all ({ANSWERS_ARE})")  # fmt: skip
     for step in SERVER_STEPS:
         line(step, server_seconds(answered, step))
+    print(f"  the slowest answers: {slowest(answered)}")
     print("  in the page's clock:")
     for action in DRAW_STEPS:
         line(action, [value for session in sessions for value in session.timings.get(action, [])])

@@ -1,7 +1,7 @@
 """Load test: N real browser sessions draw digits at once while one training run trains, on this machine only.
 
     python -m bench.load_test [--sessions 5] [--draws 8] [--pace human|robot] [--browser-nice 19] [--train-subset N]
-                              [--epochs 1] [--duration 300]
+                              [--epochs 1] [--trainer-threads T] [--duration 300]
     python -m bench.load_test --ci          # 2 sessions x 3 draws and a 3,000-image run, bounded at 3 minutes
 
 It starts its own `streamlit run` on a free local port (fresh runs folder, real MNIST
@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=8, help="digits each session draws")
     parser.add_argument("--epochs", type=int, default=1, help="epochs of the training run (fast preset)")
     parser.add_argument("--train-subset", type=int, default=None, help="training images (default: all 60,000)")
+    parser.add_argument(
+        "--trainer-threads", type=int, default=None, help="the run's CPU threads (default: the trainer's, one per physical core)"
+    )
     parser.add_argument("--duration", type=float, default=300, help="seconds the sessions may take in all")
     parser.add_argument("--ci", action="store_true", help="the small CI run: 2 sessions x 3 draws, 3,000 training images")
     args = parser.parse_args(argv)
@@ -78,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (1 <= args.sessions <= MAX_SESSIONS and 1 <= args.draws <= MAX_DRAWS and 0 < args.duration <= MAX_DURATION_S):
         parser.error(f"bounded: 1-{MAX_SESSIONS} sessions, 1-{MAX_DRAWS} draws, duration up to {MAX_DURATION_S} s")
 
-    config = TrainConfig.from_preset("fast", epochs=args.epochs, train_subset=args.train_subset, device="cpu")
+    config = TrainConfig.from_preset(
+        "fast", epochs=args.epochs, train_subset=args.train_subset, device="cpu", threads=args.trainer_threads
+    )
     images = f"{args.train_subset:,}" if args.train_subset else "60,000"
     print(f"MNIST Lab load test: {args.sessions} sessions x {args.draws} draws ({args.pace} pace, browsers at nice "
           f"{args.browser_nice}) while one run trains (fast preset, {args.epochs} epoch(s) on {images} images)\n"
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 while run.is_active() and time.monotonic() < deadline:
                     time.sleep(0.5)
             reruns = app.reruns()[before_crowd:]
-            progress, rows = run.progress(), len(run.metrics())
+            progress, rows, recorded = run.progress(), len(run.metrics()), run.config()
             if run.is_active():
                 run.request_stop()
         finally:
@@ -113,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  error: {error}")
     print_latencies(finished, reruns)
     print(f"training run: {progress.get('status')}, {rows}/{args.epochs} epoch(s), "
-          f"{progress.get('samples_per_s') or 0:,.0f} samples/s in its last epoch, {progress.get('elapsed_s') or 0:.0f} s")  # fmt: skip
+          f"{progress.get('samples_per_s') or 0:,.0f} samples/s in its last epoch, {progress.get('elapsed_s') or 0:.0f} s; "
+          f"{recorded.threads or 'one per physical core'} thread(s), {recorded.precision}")  # fmt: skip
     print(f"memory idle (no session yet):   {idle.line()}")
     print(f"memory after one visit (model): {warm.line()}")
     print(f"memory peak under load:         {sampler.peak.line()}  [{sampler.samples} samples]")
