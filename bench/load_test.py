@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print_latencies(finished, reruns)
     print(f"training run: {progress.get('status')}, {rows}/{args.epochs} epoch(s), "
           f"{progress.get('samples_per_s') or 0:,.0f} samples/s in its last epoch, {progress.get('elapsed_s') or 0:.0f} s; "
-          f"{recorded.threads or 'one per physical core'} thread(s), {recorded.precision}")  # fmt: skip
+          f"threads {recorded.threads or 'one per physical core'}, {recorded.precision}")  # fmt: skip
     print(f"memory idle (no session yet):   {idle.line()}")
     print(f"memory after one visit (model): {warm.line()}")
     print(f"memory peak under load:         {sampler.peak.line()}  [{sampler.samples} samples]")

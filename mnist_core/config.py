@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import psutil
+
 from mnist_core.errors import ConfigError
+
+
+def physical_cores() -> int:
+    """This machine's physical CPU cores (its logical ones where that is unknown)."""
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
 
 # Where training runs (mnist_core.model.resolve_device picks for "auto"); named here so that the config, and the
 # command line's flags, need no torch.

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import psutil
 import torch
 import torch.nn.functional as F
 
 from mnist_core.augment import augment_batch
-from mnist_core.config import TrainConfig
+from mnist_core.config import TrainConfig, physical_cores
 from mnist_core.data import Split, subset_indices
 from mnist_core.errors import ConfigError
 from mnist_core.evaluate import NUM_CLASSES, evaluate
@@ -30,7 +28,7 @@ REPORT_EVERY_ACCELERATOR = 64
 def default_threads() -> int:
     """Compute threads when a config names none: one per physical core, torch's own rule, set explicitly so that
     a trainer does not inherit the app server's single thread (OMP_NUM_THREADS=1, see streamlit_app.py)."""
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    return physical_cores()
 
 
 @dataclass(frozen=True)

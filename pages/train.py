@@ -120,8 +120,9 @@ def new_run_form() -> None:
             st.number_input("Seed", value=defaults.seed, step=1, key=_key(preset, "seed"))
             _problem("seed")
             st.number_input(
-                "CPU threads", value=defaults.threads, step=1, placeholder="one per physical core", key=_key(preset, "threads")
-            )
+                "CPU threads", value=defaults.threads, step=1, placeholder="one per physical core", key=_key(preset, "threads"),
+                help="Empty: one per physical core. A hosted server starts one short of its cores, so it keeps one for its visitors.",
+            )  # fmt: skip
             _problem("threads")
             # In the right column, beside Precision: the middle one has no room for a toggle's long label.
             st.toggle(

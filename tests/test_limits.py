@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from mnist_core.config import TrainConfig
@@ -84,9 +86,18 @@ def test_fit_config_brings_every_preset_within_the_caps():
         assert check_config(fitted, HOSTED) is fitted
         assert fitted.preset == preset and fitted.lr == config.lr and fitted.optimizer == config.optimizer
     assert fit_config(TrainConfig.from_preset("seed"), HOSTED).epochs == 5
-    assert fit_config(TrainConfig(epochs=2, train_subset=500), HOSTED) == TrainConfig(epochs=2, train_subset=500)
+    within = TrainConfig(epochs=2, train_subset=500, threads=1)
+    assert fit_config(within, HOSTED) == within
     local = TrainConfig.from_preset("seed")
-    assert fit_config(local, Limits()) is local
+    assert fit_config(local, Limits()) is local  # locally a config naming no threads keeps one per core
+
+
+@pytest.mark.parametrize(("cores", "cap", "threads"), [(1, 16, 1), (2, 16, 1), (4, 16, 3), (8, 2, 2)])
+def test_a_hosted_trainer_leaves_the_server_a_core_within_the_thread_cap(monkeypatch, cores, cap, threads):
+    monkeypatch.setattr("mnist_core.limits.physical_cores", lambda: cores)
+    limits = dataclasses.replace(HOSTED, max_threads=cap)
+    assert fit_config(TrainConfig(train_subset=500), limits).threads == threads
+    assert fit_config(TrainConfig(train_subset=500, threads=1), limits).threads == 1  # a choice is kept
 
 
 def test_summary_lists_the_caps():
