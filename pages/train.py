@@ -124,7 +124,7 @@ def new_run_form() -> None:
                 help="Empty: one per physical core. A hosted server starts one short of its cores, so it keeps one for its visitors.",
             )  # fmt: skip
             _problem("threads")
-            # In the right column, beside Precision: the middle one has no room for a toggle's long label.
+            # The right column has a fourth row free, level with Label smoothing and Precision.
             st.toggle(
                 "Augment", value=defaults.augment, key=_key(preset, "augment"),
                 help="Random shifts, rotations and stroke widths, drawn anew for every batch.",
