@@ -313,6 +313,18 @@ class RunStore:
         """Runs queued or training now."""
         return [run for run in self.list() if run.is_active()]
 
+    def focus(self, started: str | None = None) -> tuple[Run | None, str]:
+        """The run a Train page shows and why: "training" first, else "mine" (the id `started`, the run its
+        session started), else "latest" (None when there is no run at all)."""
+        runs = self.list()
+        active = [run for run in runs if run.is_active()]
+        if active:
+            return active[0], "training"
+        mine = [run for run in runs if run.id == started]
+        if mine:
+            return mine[0], "mine"
+        return (runs[0] if runs else None), "latest"
+
     def delete(self, run_id: str) -> None:
         """Remove a run's folder; a run still training must be stopped first."""
         run = self.get(run_id)

@@ -250,3 +250,17 @@ def sample_grid(split: Split, per_class: int = 10, scale: int = 2, gap: int = 2)
             top, left = digit * (tile + gap), column * (tile + gap)
             grid[top : top + tile, left : left + tile] = image
     return grid
+
+
+def outcome_figures(rows: list[dict[str, float]]) -> list[tuple[str, str]]:
+    """A run's outcome as (label, value) pairs from its metrics rows: the last epoch's test accuracy, the best one,
+    the last test loss and train accuracy; none before the first epoch ends."""
+    if not rows:
+        return []
+    final = rows[-1]
+    return [
+        ("Test accuracy", f"{final['test_acc']:.2%}"),
+        ("Best test accuracy", f"{max(row['test_acc'] for row in rows):.2%}"),
+        ("Test loss", f"{final['test_loss']:.4f}"),
+        ("Train accuracy", f"{final['train_acc']:.2%}"),
+    ]

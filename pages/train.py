@@ -174,7 +174,6 @@ def run_panel(run: Run) -> None:
             run, live, "stop", "Finish this batch, save and stop.", "Stopping: the run saves after the current batch."
         )
     else:
-        final = rows[-1] if rows else None
         if live.status == "failed":
             messages.error(live.error or "The run failed without a message; see its train.log.")
         elif live.status == "stopped":
@@ -185,12 +184,9 @@ def run_panel(run: Run) -> None:
             st.success(
                 f"Finished {live.epochs} epochs in {summary.format_duration(live.elapsed_s)}.", icon=":material/check_circle:"
             )
-        if final is not None:
-            figures = st.columns(4)
-            figures[0].metric("Test accuracy", f"{final['test_acc']:.2%}")
-            figures[1].metric("Best test accuracy", f"{max(r['test_acc'] for r in rows):.2%}")
-            figures[2].metric("Test loss", f"{final['test_loss']:.4f}")
-            figures[3].metric("Train accuracy", f"{final['train_acc']:.2%}")
+        if outcome := summary.outcome_figures(rows):
+            for column, (label, value) in zip(st.columns(len(outcome)), outcome):
+                column.metric(label, value)
         if run.has_checkpoint() and live.status in ("finished", "stopped"):
             links = st.columns([1, 1, 2])
             links[0].page_link("pages/explore.py", label="Explore its errors", icon=":material/troubleshoot:")
@@ -216,21 +212,9 @@ def live_panel(run_id: str) -> None:
     run_panel(run)
 
 
-def focus_run(store: RunStore) -> tuple[Run | None, str]:
-    """The run to show and why: "training" first, else "mine" (this session started it), else "latest"."""
-    active = store.active()
-    if active:
-        return active[0], "training"
-    runs = store.list()
-    mine = [run for run in runs if run.id == st.session_state.get(STARTED)]
-    if mine:
-        return mine[0], "mine"
-    return (runs[0] if runs else None), "latest"
-
-
 st.title("Train")
 store = RunStore()
-run, why = focus_run(store)
+run, why = store.focus(st.session_state.get(STARTED))
 if why != "training" and (st.session_state.get(PROBLEM) or ("",))[0] == "start":
     st.session_state[PROBLEM] = None  # "wait for the other run" is stale once nothing trains
 if not dataset_present(resolve_data_dir()):

@@ -130,3 +130,15 @@ def test_a_run_with_the_longest_allowed_name_is_listed_found_counted_and_deleted
     mark_failed(run, "done with it")
     store.delete(run.id)
     assert [r.id for r in store.list()] == [again.id]
+
+
+def test_focus_is_the_training_run_then_the_sessions_own_then_the_latest(store):
+    assert store.focus("anything") == (None, "latest")
+    older = store.create(TrainConfig(), "older")
+    mark_failed(older, "test")
+    newer = store.create(TrainConfig(), "newer")
+    mark_failed(newer, "test")
+    assert store.focus(None) == (store.list()[0], "latest")  # the newest listed (ids of one second sort by name)
+    assert store.focus(older.id) == (older, "mine")
+    queued = store.create(TrainConfig(), "queued")  # queued counts as training
+    assert store.focus(older.id) == (queued, "training")

@@ -202,3 +202,17 @@ def _no_real_runs_dir(monkeypatch, tmp_path):
     # A test that forgot runs_dir must not read or write the project's own runs/ folder.
     if "MNIST_LAB_RUNS_DIR" not in os.environ:
         monkeypatch.setenv("MNIST_LAB_RUNS_DIR", str(tmp_path / "unused-runs"))
+
+
+def test_outcome_figures_are_the_last_epoch_and_the_best_test_accuracy():
+    rows = [
+        {"epoch": 1, "test_acc": 0.97, "test_loss": 0.1, "train_acc": 0.9},
+        {"epoch": 2, "test_acc": 0.96, "test_loss": 0.12345, "train_acc": 0.95},
+    ]
+    assert summary.outcome_figures(rows) == [
+        ("Test accuracy", "96.00%"),
+        ("Best test accuracy", "97.00%"),
+        ("Test loss", "0.1235"),
+        ("Train accuracy", "95.00%"),
+    ]
+    assert summary.outcome_figures([]) == []
