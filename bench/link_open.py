@@ -46,15 +46,21 @@ TARGET_MILESTONES = ("metrics", "confusion matrix", "map", "sample detail")
 MILESTONES = {
     "metrics": """document.querySelectorAll('[data-testid="stMetric"]').length >= 4""",
     "confusion matrix": """!!document.querySelector('.st-key-explore_cm [data-testid="stDataFrame"] canvas')""",
-    "map": """document.querySelectorAll('.st-key-explore_map .js-plotly-plot .legend .traces').length >= 10""",
-    "sample detail": """[...document.querySelectorAll('h3')].some((h) => h.textContent.includes(`Sample #${sample} of the test split`))""",
+    # The map drawn: its still (a session's first drawing, ui/charts.py) loaded, or the interactive chart's legend.
+    "map": """drawnStill('explore_map') || document.querySelectorAll('.st-key-explore_map .js-plotly-plot .legend .traces').length >= 10""",
+    # The detail's heading and its class probabilities, still or interactive.
+    "sample detail": """[...document.querySelectorAll('h3')].some((h) => h.textContent.includes(`Sample #${sample} of the test split`))
+        && (drawnStill('explore_probs') || !!document.querySelector('.st-key-explore_probs .js-plotly-plot'))""",
     "neighbours": """[...document.querySelectorAll('[data-testid="stCaptionContainer"]')].some((c) => /^Labelled \\d/.test(c.textContent))""",
+    # Not in the target: the interactive map that replaces the still once the browser is idle.
+    "interactive map": """document.querySelectorAll('.st-key-explore_map .js-plotly-plot .legend .traces').length >= 10""",
 }
 # Installed before Streamlit's own code: each DOM change (and each image load) checks the milestones not yet seen.
 # A problem (an exception box, a link warning) ends the wait too, so a broken page is reported rather than timed.
 CLOCK = """((sample, done) => {
     const marks = window.__linkOpen = {};
     const tests = {%s};
+    const drawnStill = (key) => [...document.querySelectorAll(`.st-key-${key}_still img`)].some((i) => i.complete && i.naturalWidth > 0);
     const imagesLoaded = () => [...document.querySelectorAll('[data-testid="stMain"] img')].every((i) => i.complete && i.naturalWidth > 0);
     const check = () => {
         if (!document.body) return;

@@ -1,7 +1,7 @@
 """A model's view of one split, computed once per checkpoint content and split, then cached.
 
 Everything the error explorer shows (predictions, per-sample loss, penultimate
-features, the 2-D map) derives from one pass over the split. That pass costs
+features, the PCA map) derives from one pass over the split. That pass costs
 seconds on a CPU, so its result is kept in memory (a small LRU) and on disk
 (one .npz per checkpoint digest, split and data checksum, written atomically),
 and a rerun, a second session or a restarted server reuses it. A run folder
@@ -38,13 +38,13 @@ CACHE_VERSION = 1
 MEMORY_ENTRIES = 4
 # A model's test + train analyses take about 36 MB on disk; keep the most recently written few.
 DISK_ENTRIES = 12
-_ARRAYS = ("probabilities", "labels", "losses", "features", "projection")
+_ARRAYS = ("probabilities", "labels", "losses", "features")
 BACKGROUND_NICE = 10  # the nice trainers and background maps get too (launch.TRAINER_NICE)
 
 
 @dataclass(frozen=True, eq=False)
 class Analysis:
-    """One checkpoint's outputs on one split: probabilities, labels, per-sample loss, features, 2-D projection."""
+    """One checkpoint's outputs on one split: probabilities, labels, per-sample loss, features (and their PCA, on demand)."""
 
     digest: str
     split: str
@@ -53,10 +53,15 @@ class Analysis:
     labels: np.ndarray  # (N,) int64, the given labels
     losses: np.ndarray  # (N,) float32 cross-entropy per sample
     features: np.ndarray  # (N, 128) float32 penultimate layer
-    projection: np.ndarray  # (N, 2) float32 PCA of the features
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @cached_property
+    def projection(self) -> np.ndarray:
+        """(N, 2) float32 PCA of the features: the map drawn where no better one is stored. Computed when first asked
+        for (0.1 s for 60,000 images), as a stored map makes it unnecessary."""
+        return pca_2d(self.features)
 
     @cached_property
     def predictions(self) -> np.ndarray:
@@ -85,12 +90,11 @@ def from_outputs(probabilities: np.ndarray, features: np.ndarray, labels: torch.
         "labels": labels_np,
         "losses": losses.astype(np.float32),
         "features": features,
-        "projection": pca_2d(features),
     }
 
 
 def analyze_images(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict[str, np.ndarray]:
-    """The uncached computation: one pass of the model over the images, then the projection."""
+    """The uncached computation: one pass of the model over the images."""
     # A private copy in the fast CPU layout: the caller's model may be shared between sessions.
     model = prepare(copy.deepcopy(model), torch.device("cpu"))
     features, logits = embed(model, images)
@@ -102,7 +106,6 @@ def analyze_images(model: torch.nn.Module, images: torch.Tensor, labels: torch.T
         "labels": labels_t.numpy().astype(np.int64),
         "losses": losses.numpy().astype(np.float32),
         "features": features.astype(np.float32),
-        "projection": pca_2d(features),
     }
 
 

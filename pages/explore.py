@@ -11,15 +11,16 @@ from mnist_core.analysis import analyze, is_cached  # noqa: E402
 from mnist_core.data import load_split  # noqa: E402
 from mnist_core.label_issues import confident_mask, find_label_issues  # noqa: E402
 from ui import audit as audit_ui  # noqa: E402
+from ui import charts, links  # noqa: E402
 from ui import compare as compare_ui  # noqa: E402
 from ui import dynamics as story_ui  # noqa: E402
 from ui import explorer as ui  # noqa: E402
-from ui import links  # noqa: E402
 from ui import maps as maps_ui  # noqa: E402
 from ui.messages import show_error  # noqa: E402
 from ui.model_picker import current_model  # noqa: E402
 
 ISSUES_SHOWN = 24
+MAP_WIDTH = 395  # CSS pixels: the map's column in a 1400-pixel window (the still then has the chart's height)
 
 st.title("Explore errors")
 links.adopt_view()  # a shared link's split, comparison and filters, before their widgets
@@ -80,8 +81,12 @@ with matrix_column:
 with map_column:
     st.subheader("Feature map")
     best = maps_ui.best_map(result)
-    chosen = st.plotly_chart(
-        ui.map_figure(result, best.points, best.version), key="explore_map", on_select="rerun", selection_mode=("box", "lasso")
+    chosen = charts.chart(
+        ui.map_figure(result, best.points, best.version),
+        "explore_map",
+        width=MAP_WIDTH,
+        on_select="rerun",
+        selection_mode=("box", "lasso"),
     )
     st.caption(maps_ui.caption(best.method, best.state))
     maps_ui.follow(result, best.state)
@@ -138,3 +143,4 @@ with detail_column:
 audit_ui.review(split_name)
 if split_name != ui.BANK_SPLIT:
     ui.prefetch_bank(checkpoint)  # ready by the time a sample is opened, but not drawn beside the page
+charts.upgrade_when_idle()  # last: the interactive charts replace this first drawing's stills

@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from mnist_core.cli import main as cli_main
 from mnist_core.runs import Run, RunStore
 from tests.conftest import REPO
+from ui import charts
 
 APP = REPO / "streamlit_app.py"
 
@@ -34,9 +35,15 @@ class _PagesManagerAsOnAServer(PagesManager):
 app_test_module.PagesManager = _PagesManagerAsOnAServer
 
 
-def app(page: str | None = None, timeout: float = 60) -> AppTest:
-    """The whole app (entry script, sidebar, navigation), run once, on `page` if given."""
-    at = AppTest.from_file(str(APP), default_timeout=timeout).run()
+def app(page: str | None = None, timeout: float = 60, first_drawing: bool = False) -> AppTest:
+    """The whole app (entry script, sidebar, navigation), run once, on `page` if given.
+
+    Its charts are interactive, as after the session's first drawing (ui/charts.py), unless `first_drawing`: that
+    drawing shows stills, and a quick enough second run would turn them into charts at a moment AppTest cannot fix."""
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    if not first_drawing:
+        at.session_state[charts.INTERACTIVE] = True
+    at.run()
     if page is not None:
         at.switch_page(page).run()
     return at
@@ -110,6 +117,21 @@ def wait_until_done(run: Run, timeout_s: float = 180) -> dict:
             raise AssertionError(f"{run.id} still {run.status()} after {timeout_s}s; log: {run.log_tail(5)}")
         time.sleep(0.5)
     return run.progress()
+
+
+def stills(at: AppTest) -> list[str]:
+    """The keys of the charts drawn as stills (ui/charts.py), in page order."""
+    found = []
+
+    def walk(node) -> None:
+        for child in getattr(node, "children", {}).values():
+            block_id = str(getattr(getattr(child, "proto", None), "id", ""))
+            if block_id.endswith("_still") and any(type(c).__name__ == "Image" for c in child.children.values()):
+                found.append(block_id.split("-", 2)[2].removesuffix("_still"))
+            walk(child)
+
+    walk(at.main)
+    return found
 
 
 def plotly_figures(at: AppTest) -> list[dict]:

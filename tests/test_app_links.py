@@ -6,8 +6,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mnist_core import analysis
-from tests.app_support import APP, TrainedRun, serve, texts, trained_run
+from tests.app_support import APP, TrainedRun, serve, stills, texts, trained_run
 from tests.trained import FLIPPED
+from ui import charts, idle
 
 pytestmark = pytest.mark.integration  # every test here opens a page on a model trained for it
 
@@ -58,6 +59,49 @@ def test_a_link_selects_its_model_opens_its_sample_and_restores_filters(env):
     assert len(_scrolls(at)) == 1 and _scrolls(at)[0].proto.unsafe_allow_javascript
     at.run()
     assert not at.exception and not _scrolls(at)
+
+
+class _Clock:
+    """time.monotonic for ui/idle.py: each script run reads the time the test set."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_links_first_drawing_shows_stills_then_charts_once_the_browser_is_idle(env, monkeypatch):
+    run = env
+    clock = _Clock()
+    monkeypatch.setattr(idle.time, "monotonic", clock)
+    at = open_link(model=run.id, split="test", sample="17")
+    assert not at.exception
+    # No Plotly in the first drawing: the map, the cartography and the sample's charts are pictures of their figures.
+    assert not at.get("plotly_chart")
+    assert stills(at) == ["explore_map", "explore_cartography", "explore_story_curve", "explore_probs"]
+    # A timed rerun that comes late (the browser still drawing) changes nothing.
+    clock.now += 1.0
+    at.run()
+    assert not at.exception and not at.get("plotly_chart") and len(stills(at)) == 4
+    # One on time: the browser is sent a blank chart that loads Plotly's code, and the stills stay.
+    clock.now += charts.POLL_S
+    at.run()
+    assert not at.exception and len(stills(at)) == 4
+    assert [chart.key for chart in at.get("plotly_chart")] == [charts.WARM_UP]
+    # Late again (the browser compiling Plotly's code): still nothing changes.
+    clock.now += 1.0
+    at.run()
+    assert not at.exception and len(stills(at)) == 4 and [chart.key for chart in at.get("plotly_chart")] == [charts.WARM_UP]
+    # On time: the page reruns with the interactive charts where the stills were, and stays so.
+    clock.now += charts.POLL_S
+    at.run()
+    assert not at.exception and not stills(at)
+    keys = [chart.key for chart in at.get("plotly_chart")]
+    assert keys == ["explore_map", "explore_cartography", "explore_story_curve", "explore_probs"]
+    clock.now += 60.0
+    at.run()
+    assert [chart.key for chart in at.get("plotly_chart")] == keys and not stills(at)
 
 
 def test_the_address_bar_follows_what_is_opened(env):

@@ -23,7 +23,7 @@ def _analysis(labels, predictions) -> Analysis:
     probabilities = np.full((n, 10), 0.01, dtype=np.float32)
     probabilities[np.arange(n), predictions] = 0.91
     zeros = np.zeros(n, np.float32)
-    return Analysis("d", "test", "c", probabilities, np.asarray(labels), zeros, np.zeros((n, 128), np.float32), zeros[:, None])
+    return Analysis("d", "test", "c", probabilities, np.asarray(labels), zeros, np.zeros((n, 128), np.float32))
 
 
 LABELS = [0, 0, 1, 1, 2, 2]

@@ -27,7 +27,6 @@ def _analysis(labels, predictions, confidence, losses=None, features=None, split
         labels=labels.astype(np.int64),
         losses=np.asarray(losses if losses is not None else np.zeros(n), np.float32),
         features=np.asarray(features if features is not None else np.zeros((n, 4)), np.float32),
-        projection=np.zeros((n, 2), np.float32),
     )
 
 
@@ -147,8 +146,8 @@ def test_probability_figure():
 
 
 def test_embedding_figure_carries_indices(sample):
-    sample.projection[:] = np.arange(14).reshape(7, 2)
-    figure = charts.embedding_figure(sample.projection, sample.labels, sample.predictions, np.array([0, 1, 3, 6]))
+    points = np.arange(14, dtype=np.float32).reshape(7, 2)
+    figure = charts.embedding_figure(points, sample.labels, sample.predictions, np.array([0, 1, 3, 6]))
     by_name = {trace.name: trace for trace in figure.data}
     assert [row[0] for row in by_name["7"].customdata] == [0, 1]
     assert list(by_name["7"].x) == [0, 2]

@@ -11,7 +11,7 @@ from mnist_core.catalog import available_models
 from mnist_core.charts import compare_per_class_figure
 from mnist_core.compare import CELLS, Comparison
 from mnist_core.data import Split
-from ui import explorer
+from ui import charts, explorer
 from ui.messages import show_error
 from ui.model_picker import current_source, load_source
 
@@ -20,6 +20,7 @@ SEEN = "_explore_seen_compare_cell"
 ROWS, COLUMNS = ("A right", "A wrong"), ("B right", "B wrong")
 CELL_LABELS = {"both_right": "both right", "a_only": "only A right", "b_only": "only B right", "both_wrong": "both wrong"}
 DISAGREEMENTS_SHOWN = 24
+PER_CLASS_WIDTH = 560  # CSS pixels: the chart's column in a 1400-pixel window
 
 
 def picker() -> str | None:
@@ -62,7 +63,8 @@ def section(split: Split, result: Analysis) -> Comparison | None:
         )
         st.caption("Select a cell to list exactly its samples in the gallery.")
         _select_cell(_cell_from(event["selection"]["cells"]))
-    chart_column.plotly_chart(compare_per_class_figure(comparison.per_class()), key="explore_compare_per_class")
+    with chart_column:
+        charts.chart(compare_per_class_figure(comparison.per_class()), "explore_compare_per_class", width=PER_CLASS_WIDTH)
     disagreements = comparison.disagreements
     st.markdown(f"**{len(disagreements):,} samples where A and B predict different digits** (dataset order).")
     shown = explorer.as_list(disagreements[:DISAGREEMENTS_SHOWN])

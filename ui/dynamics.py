@@ -13,11 +13,12 @@ from mnist_core.analysis import Analysis
 from mnist_core.catalog import RUN_PREFIX
 from mnist_core.charts import cartography_figure, sample_story_figure
 from mnist_core.dynamics import CATEGORIES, Dynamics
-from ui import explorer
+from ui import charts, explorer
 from ui.model_picker import current_source
 
 STORY, LATE, FLIPS = "explore_story", "explore_story_k", "explore_story_n"
 CARTOGRAPHY, SEEN_CARTOGRAPHY = "explore_cartography", "_explore_seen_cartography"
+CARTOGRAPHY_WIDTH, CURVE_WIDTH = 940, 326  # CSS pixels in a 1400-pixel window: the page's width, the detail's
 # A story is how predictions move between epochs: one epoch tells none (every category would be empty or vacuous).
 MIN_EPOCHS = 2
 LABELS = {
@@ -122,7 +123,7 @@ def cartography(story: Dynamics | None) -> None:
     st.subheader("Training dynamics")
     correct = story.correct[-1]
     figure = cartography_figure(story.confidence, story.variability, correct, np.arange(len(story)))
-    chosen = st.plotly_chart(figure, key=CARTOGRAPHY, on_select="rerun", selection_mode=("box", "lasso"))
+    chosen = charts.chart(figure, CARTOGRAPHY, width=CARTOGRAPHY_WIDTH, on_select="rerun", selection_mode=("box", "lasso"))
     st.caption(
         f"Each test image over {story.epochs} epochs: mean (confidence) and spread (variability) of the probability "
         "of its given label (Swayamdipta et al., 2020). Low confidence: hard or mislabelled; high variability: ambiguous."
@@ -136,7 +137,8 @@ def curve(story: Dynamics | None, index: int) -> None:
         return
     points = story.story(index)
     given = int(story.labels[index])
-    st.plotly_chart(
+    charts.chart(
         sample_story_figure(points["epoch"], points["given"], points["final"], given, points["final_prediction"]),
-        key="explore_story_curve",
+        "explore_story_curve",
+        width=CURVE_WIDTH,
     )

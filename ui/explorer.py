@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,7 +12,8 @@ from mnist_core.analysis import Analysis, is_cached, prefetch
 from mnist_core.charts import class_probability_figure, embedding_figure
 from mnist_core.data import Split
 from mnist_core.saliency import SALIENCY_METHOD, saliency, saliency_overlay
-from ui import inside
+from ui import charts, inside
+from ui.idle import browser_idle
 from ui.selection import cell_from_selection, indices_from_points
 
 TRUE, PRED, SHOW, SORT, PAGE = "explore_true", "explore_pred", "explore_show", "explore_sort", "explore_page"
@@ -26,6 +26,7 @@ BANK_POLL_S = 1.0
 SHOW_OPTIONS = ("Errors", "All")
 TILE_COLUMNS = 6
 NEIGHBOURS = 5  # one row in the detail panel
+PROBS_WIDTH = 210  # CSS pixels: the detail's right-hand column in a 1400-pixel window
 SAMPLE_ANCHOR = "sample-detail"  # the detail heading's id, which a shared link scrolls to
 # Fixed sizes make the matrix square-ish and let a browser test find cell (t, p) by arithmetic.
 CONFUSION_ROW_HEIGHT = 35
@@ -164,7 +165,8 @@ def detail(checkpoint, split: Split, result: Analysis, bank_split: Split, bank: 
     pixels = gallery.pixels(split, [index])[0]
     left, right = st.columns([1, 2])
     left.image(gallery.enlarge(pixels, 6), caption=f"#{index}")
-    right.plotly_chart(class_probability_figure(result.probabilities[index], true_label=given), key="explore_probs")
+    with right:
+        charts.chart(class_probability_figure(result.probabilities[index], true_label=given), "explore_probs", width=PROBS_WIDTH)
     right.caption(f"Red: the prediction; outlined: the given label {given}.")
     classes = [predicted] if predicted == given else [predicted, given]
     st.markdown(f"**Saliency** ({SALIENCY_METHOD}): red ink pushes towards the class, blue ink away from it.")
@@ -195,20 +197,12 @@ def prefetch_bank(checkpoint) -> None:
     st.session_state[BANK_DRAWN] = checkpoint.digest
 
 
-def _browser_idle() -> bool:
-    """Whether this timed rerun of `_await_bank` came on time. The browser asks for it from a timer, which fires only
-    when its main thread is free: one that comes late says the page is still being drawn."""
-    now, last = time.monotonic(), st.session_state.get(BANK_TICK)
-    st.session_state[BANK_TICK] = now
-    return last is not None and now - last < 1.5 * BANK_POLL_S
-
-
 @st.fragment(run_every=BANK_POLL_S)
 def _await_bank(checkpoint, bank_split: Split) -> None:
     """Until the training set's features are there: say so, start them once the page is drawn (`prefetch_bank`),
     and redraw the page when they are there."""
     st.caption("The training set's features are being computed (once per model); the nearest images appear here by themselves.")
-    if _browser_idle() and st.session_state.get(BANK_DRAWN) == checkpoint.digest:
+    if browser_idle(BANK_TICK, BANK_POLL_S) and st.session_state.get(BANK_DRAWN) == checkpoint.digest:
         prefetch(checkpoint, bank_split.name)  # no-op while it runs or once it is cached
     if is_cached(checkpoint, bank_split):
         st.rerun(scope="app")

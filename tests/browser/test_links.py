@@ -73,6 +73,8 @@ def expect_overview_drawn(page, map_text: str) -> None:
     expect(page.locator(".st-key-explore_map .js-plotly-plot .legend .traces")).to_have_count(
         11, timeout=SLOW_MS
     )  # ten digits, errors
+    # The first drawing's stills (ui/charts.py) have all become charts, without a click.
+    expect(page.locator('[class*="_still"] img')).to_have_count(0, timeout=SLOW_MS)
     expect(page.get_by_text(map_text)).to_be_visible(timeout=SLOW_MS)
 
 
