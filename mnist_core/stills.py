@@ -211,10 +211,14 @@ class _Canvas:
     def scatter(self, trace, index: int, x_axis: _Axis, y_axis: _Axis, area: _Area) -> None:
         xs, ys = x_axis.at(_values(trace.x)), y_axis.at(_values(trace.y))
         inside = np.isfinite(xs) & np.isfinite(ys)
-        xs, ys = xs[inside] * SCALE, ys[inside] * SCALE
+        # The trace is drawn on a layer the size of the plot area, which clips it as Plotly does: a point on the edge
+        # is cut, not drawn over the axis labels.
+        origin = (round(area.left * SCALE), round(area.top * SCALE))
+        xs, ys = xs[inside] * SCALE - origin[0], ys[inside] * SCALE - origin[1]
         mode = trace.mode or "markers"
         opacity = 1.0 if trace.opacity is None else float(trace.opacity)
-        layer = Image.new("RGBA", self.image.size, (0, 0, 0, 0))
+        size = (round(area.right * SCALE) - origin[0], round(area.bottom * SCALE) - origin[1])
+        layer = Image.new("RGBA", size, (0, 0, 0, 0))
         pen = ImageDraw.Draw(layer)
         fallback = COLORWAY[index % len(COLORWAY)]
         if "lines" in mode and len(xs) > 1:
@@ -239,11 +243,7 @@ class _Canvas:
             opacity *= 1.0 if marker.opacity is None or np.ndim(marker.opacity) else float(marker.opacity)
         if opacity < 1.0:
             layer.putalpha(layer.getchannel("A").point(lambda alpha: round(alpha * opacity)))
-        # Plotly clips to the plot area: a point on the edge is cut, not drawn over the axis labels.
-        clip = Image.new("L", self.image.size, 0)
-        ImageDraw.Draw(clip).rectangle([area.left * SCALE, area.top * SCALE, area.right * SCALE, area.bottom * SCALE], fill=255)
-        layer.putalpha(_clip(layer, clip))
-        self.image.alpha_composite(layer)
+        self.image.alpha_composite(layer, origin)
 
     def bars(self, trace, index: int, bar_traces: list, x_axis: _Axis, y_axis: _Axis, area: _Area, barmode: str | None) -> None:
         xs, ys = _values(trace.x), _values(trace.y).astype(float)
@@ -325,11 +325,6 @@ class _Canvas:
             else:
                 self.pen.ellipse(box, fill=entry.color)
         self.text((x + SWATCH + 4, middle), entry.name, TICK_SIZE, TEXT, anchor="lm")
-
-
-def _clip(layer: Image.Image, clip: Image.Image) -> Image.Image:
-    """The layer's alpha, zero outside the plot area."""
-    return Image.fromarray(np.minimum(np.asarray(layer.getchannel("A")), np.asarray(clip)))
 
 
 def _plot_area(canvas: _Canvas, layout, x_axis: _Axis, y_axis: _Axis, legend: list[_Entry]) -> _Area:

@@ -85,6 +85,7 @@ with map_column:
         ui.map_figure(result, best.points, best.version),
         "explore_map",
         width=MAP_WIDTH,
+        still_name=(result.digest, split_name, result.data_checksum, best.version),
         on_select="rerun",
         selection_mode=("box", "lasso"),
     )
