@@ -104,6 +104,21 @@ def test_a_links_first_drawing_shows_stills_then_charts_once_the_browser_is_idle
     assert [chart.key for chart in at.get("plotly_chart")] == keys and not stills(at)
 
 
+def test_a_links_messages_stay_while_its_charts_are_redrawn_and_go_at_the_first_interaction(env):
+    at = open_link(split="sideways", sample="99999")
+    said = ["split='sideways' is not one of test, train", "sample '99999' is not an index of this split"]
+    assert all(part in texts(at.warning) for part in said)
+    # The run that replaces the stills with charts (ui/charts.py flags it, then reruns the page): the visitor did
+    # nothing, so the messages stay. (In a browser the timed reruns before it are the fragment's alone.)
+    at.session_state[charts.INTERACTIVE] = True
+    at.session_state[charts.REDRAW] = True
+    at.run()
+    assert not at.exception and at.get("plotly_chart") and all(part in texts(at.warning) for part in said)
+    # The visitor's first interaction: the messages have been read.
+    at.selectbox(key="explore_true").set_value(3).run()
+    assert not at.exception and not at.warning
+
+
 def test_the_address_bar_follows_what_is_opened(env):
     at = open_link()
     assert not at.exception

@@ -18,6 +18,7 @@ from ui.idle import browser_idle
 
 INTERACTIVE = "_charts_interactive"  # True once this session's browser has drawn a page: charts from then on
 LOADING = "_charts_loading"  # True once the browser has been sent the blank chart that loads Plotly's code
+REDRAW = "_charts_redraw"  # True during the run that replaces the stills with charts
 TICK = "_charts_tick"
 WARM_UP = "charts_warm_up"
 POLL_S = 0.25
@@ -49,8 +50,15 @@ def _shared_png(still_name: tuple, width: int, _figure: go.Figure) -> bytes:
     return stills.png(_figure, width)
 
 
+def redrawing() -> bool:
+    """Whether this run only replaces the stills with charts: the visitor did nothing, so what the page said to them on
+    the run before (a shared link's messages) is still unread."""
+    return bool(st.session_state.get(REDRAW))
+
+
 def upgrade_when_idle() -> None:
     """At the end of a page that drew stills: once the browser is idle, rerun the page with interactive charts."""
+    st.session_state.pop(REDRAW, None)  # the redraw, if this was it, is over
     if not interactive():
         _await_idle()
 
@@ -62,6 +70,7 @@ def _await_idle() -> None:
         _blank_chart()  # drawn on every rerun of the fragment, or it would be taken off the page
         if idle:  # Plotly's code has loaded and run: the charts can take the stills' places
             st.session_state[INTERACTIVE] = True
+            st.session_state[REDRAW] = True
             st.rerun(scope="app")
     elif idle:
         st.session_state[LOADING] = True

@@ -18,14 +18,15 @@ from mnist_core.catalog import BUNDLED_KEY, RUN_PREFIX, available_models
 from mnist_core.compare import CELLS
 from mnist_core.dynamics import CATEGORIES
 from mnist_core.runs import is_run_id
+from ui import charts, explorer
 from ui import compare as compare_ui
 from ui import dynamics as story_ui
-from ui import explorer
 from ui.model_picker import MODEL_KEY
 
 PAGE = "explore"
 SPLIT_KEY = "explore_split"
 READ_MODEL, READ_VIEW, PENDING_SAMPLE, NOTES = "_link_model_read", "_link_view_read", "_link_sample", "_link_notes"
+SHOWN_VIEW_NOTES, SHOWN_SAMPLE_NOTES = "_link_notes_shown", "_link_sample_notes_shown"
 SCROLL_PENDING = "_link_scroll"
 # Scrolls to the sample detail's heading, which sits far down the page; it waits for the heading to be drawn.
 _SCROLL_SCRIPT = f"""<script>
@@ -86,7 +87,17 @@ def adopt_view() -> None:
     if not st.session_state.get(READ_VIEW):
         st.session_state[READ_VIEW] = True
         _adopt(dict(st.query_params))
-    for message in st.session_state.pop(NOTES, []):
+    _show_until_read(SHOWN_VIEW_NOTES, st.session_state.pop(NOTES, None))
+
+
+def _show_until_read(key: str, fresh: list[str] | None) -> None:
+    """Show this run's messages about the link (`fresh`), or again those of the run before while the page is only
+    redrawn for its charts (ui/charts.py): they go at the visitor's first interaction."""
+    if fresh:
+        st.session_state[key] = fresh
+    elif not charts.redrawing():
+        st.session_state.pop(key, None)
+    for message in st.session_state.get(key, []):
         st.warning(message, icon=":material/link_off:")
 
 
@@ -132,13 +143,10 @@ def _adopt(params: dict[str, str]) -> None:
 def adopt_sample(n: int) -> None:
     """Open the link's sample once the split's size `n` is known (after the page's state is initialised)."""
     value = st.session_state.pop(PENDING_SAMPLE, None)
-    if value is None:
-        return
-    if not (isinstance(value, str) and value.isdigit() and int(value) < n):
-        st.warning(
-            f"The link's sample {value[:20]!r} is not an index of this split (0 to {n - 1:,}): no sample opened.",
-            icon=":material/link_off:",
-        )
+    bad = value is not None and not (isinstance(value, str) and value.isdigit() and int(value) < n)
+    message = f"The link's sample {str(value)[:20]!r} is not an index of this split (0 to {n - 1:,}): no sample opened."
+    _show_until_read(SHOWN_SAMPLE_NOTES, [message] if bad else None)
+    if value is None or bad:
         return
     explorer.open_sample(int(value))
     st.session_state[SCROLL_PENDING] = True

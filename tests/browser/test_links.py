@@ -148,6 +148,8 @@ def test_a_link_with_bad_values_says_so_and_shows_the_default(page, linked):
         expect(page.get_by_text(says)).to_be_visible(timeout=SLOW_MS)
     expect(sidebar_model(page)).to_have_value(default.label, timeout=SLOW_MS)
     expect_overview_drawn(page, "of the penultimate layer")
+    # The stills' replacement by charts is no interaction: what the page said about the link is still there.
+    expect(page.get_by_text("The link's split='sideways' is not one of test, train: ignored.")).to_be_visible(timeout=SLOW_MS)
     expect(page.get_by_text(re.compile(r"^Sample #\d+ of the"))).to_have_count(0, timeout=SLOW_MS)
     assert page.locator('[data-testid="stAlert"] script').count() == 0 and not dialogs  # the garbage stays text
     query = parse_qs(urlparse(page.url).query)  # the address bar now links to the default view, without the bad values
