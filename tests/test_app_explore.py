@@ -12,9 +12,9 @@ import pytest
 from mnist_core import analysis
 from mnist_core.checkpoint import load_checkpoint
 from mnist_core.data import load_split
-from tests.app_support import TrainedRun, app, serve, texts, trained_run
+from tests.app_support import TrainedRun, app, serve, stills, texts, trained_run
 from tests.trained import FLIPPED
-from ui import explorer
+from ui import charts, explorer
 from ui.explorer import NEIGHBOURS, TILE_COLUMNS
 
 PAGE = "pages/explore.py"
@@ -183,6 +183,21 @@ def test_the_neighbour_bank_starts_from_the_run_after_the_one_that_sent_the_page
     next(b for b in at.button if b.label == f"#{first}").click().run()
     assert not at.exception and started and set(started) == {explorer.BANK_SPLIT}
     assert "nearest images appear here by themselves" in texts(at.caption)
+
+
+def test_the_run_that_turns_the_stills_into_charts_does_not_start_the_bank(without_bank, monkeypatch):
+    # That run is not the visitor's doing: a visitor who only reads the page still costs no pass.
+    started = []
+    monkeypatch.setattr(explorer, "prefetch", lambda checkpoint, split: started.append(split))
+    at = app(PAGE, first_drawing=True)
+    assert not at.exception and stills(at) and started == []
+    at.session_state[charts.INTERACTIVE] = True  # what ui/charts.py sets before it reruns the page
+    at.session_state[charts.REDRAW] = True
+    at.run()
+    assert not at.exception and not stills(at) and at.get("plotly_chart") and started == []
+    first = _tile_buttons(at)[0]
+    next(b for b in at.button if b.label == f"#{first}").click().run()
+    assert started and set(started) == {explorer.BANK_SPLIT}
 
 
 def test_a_page_opened_on_a_sample_leaves_the_bank_to_a_later_run(without_bank, monkeypatch):

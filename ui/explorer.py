@@ -192,7 +192,8 @@ def prefetch_bank(checkpoint) -> None:
     interaction, or from `_await_bank` once the browser is idle. A visitor who only reads the page costs no pass.
     A run trained by this version needs none: its folder holds the bank (`maps.outputs_folder`).
     """
-    if st.session_state.get(BANK_DRAWN) == checkpoint.digest:
+    # The run that replaces the first drawing's stills with charts is not the visitor's doing (ui/charts.py).
+    if st.session_state.get(BANK_DRAWN) == checkpoint.digest and not charts.redrawing():
         prefetch(checkpoint, BANK_SPLIT)
     st.session_state[BANK_DRAWN] = checkpoint.digest
 
