@@ -22,7 +22,6 @@ REDRAW = "_charts_redraw"  # True during the run that replaces the stills with c
 TICK = "_charts_tick"
 WARM_UP = "charts_warm_up"
 POLL_S = 0.25
-NO_SELECTION = {"selection": {"points": [], "point_indices": [], "box": [], "lasso": []}}
 
 
 def interactive() -> bool:
@@ -42,7 +41,7 @@ def chart(figure: go.Figure, key: str, width: int, still_name: tuple | None = No
     picture = stills.png(figure, width) if still_name is None else _shared_png(still_name, width, figure)
     with st.container(key=f"{key}_still"):
         st.image(picture, width="stretch", alt=f"{title}: a picture, until the interactive chart replaces it")
-    return NO_SELECTION
+    return {"selection": {"points": [], "point_indices": [], "box": [], "lasso": []}}  # what an untouched chart returns
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
