@@ -8,8 +8,9 @@ Chromium as that server's first visit (with --warm-up, after a visit to the Home
 imported torch but still never analysed the model, and the browser has the app's code in its cache, as a visitor
 who has opened the app before). The page's own clock (performance.now(), from the start of
 navigation) notes when the DOM first holds each of: the four metrics, the confusion matrix's grid, the feature
-map's legend (Plotly draws it last), the sample's detail heading, and finally everything drawn: the nearest
-neighbours of the sample, every image loaded and the script finished.
+map (the first drawing's still loaded, or the interactive chart's legend, which Plotly draws last), the sample's
+detail heading with its class probabilities, the interactive map that replaces the still (not in the target), and
+finally everything drawn: the nearest neighbours of the sample, every image loaded and the script finished.
 
 Without --run a run is trained first (fast preset, 1 epoch on 5,000 images, its end-of-run map included); the
 test split is the real one from --data-dir (10,000 images). The sample defaults to the test image the run is
