@@ -31,7 +31,7 @@ if checkpoint is None:
     st.info("There is no model to explore yet: train one on the Train page.", icon=":material/info:")
     st.stop()
 
-split_name = st.segmented_control("Split", ("test", "train"), default="test", key="explore_split") or "test"
+split_name = st.segmented_control("Split", ("test", "train"), default=links.split_default(), key=links.SPLIT_KEY) or "test"
 with show_error(stop=True):
     split = load_split(split_name)
 ui.start((checkpoint.digest, split_name))
@@ -114,7 +114,10 @@ with gallery_column:
         st.markdown(f"**{len(indices):,} {'sample matches' if len(indices) == 1 else 'samples match'}.**")
         page = ui.pager(len(indices))
         on_page = ui.as_list(gallery.page_slice(indices, page))
-        ui.open_sample(ui.tiles(split, on_page, [gallery.caption(result, i) for i in on_page], key="gallery"))
+        if links.drawing_sample_first():
+            st.caption("The digits follow in a moment: the linked sample comes first.")
+        else:
+            ui.open_sample(ui.tiles(split, on_page, [gallery.caption(result, i) for i in on_page], key="gallery"))
     else:
         st.markdown(
             f"The {len(issues):,} samples whose given label the model most contradicts, most suspect first; "

@@ -61,6 +61,10 @@ def test_a_link_selects_its_model_opens_its_sample_and_restores_filters(env):
     assert not at.exception and not _scrolls(at)
 
 
+def _gallery_buttons(at: AppTest) -> list:
+    return [button for button in at.button if (button.key or "").startswith("gallery_")]
+
+
 class _Clock:
     """time.monotonic for ui/idle.py: each script run reads the time the test set."""
 
@@ -80,6 +84,8 @@ def test_a_links_first_drawing_shows_stills_then_charts_once_the_browser_is_idle
     # No Plotly in the first drawing: the map, the cartography and the sample's charts are pictures of their figures.
     assert not at.get("plotly_chart")
     assert stills(at) == ["explore_map", "explore_cartography", "explore_story_curve", "explore_probs"]
+    # Nor the gallery's digits: the linked sample is drawn first, and they follow.
+    assert not _gallery_buttons(at) and "The digits follow in a moment" in texts(at.caption)
     # A timed rerun that comes late (the browser still drawing) changes nothing.
     clock.now += 1.0
     at.run()
@@ -99,6 +105,7 @@ def test_a_links_first_drawing_shows_stills_then_charts_once_the_browser_is_idle
     assert not at.exception and not stills(at)
     keys = [chart.key for chart in at.get("plotly_chart")]
     assert keys == ["explore_map", "explore_cartography", "explore_story_curve", "explore_probs"]
+    assert _gallery_buttons(at) and "The digits follow in a moment" not in texts(at.caption)
     clock.now += 60.0
     at.run()
     assert [chart.key for chart in at.get("plotly_chart")] == keys and not stills(at)

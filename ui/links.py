@@ -82,6 +82,11 @@ def adopt_model(page) -> None:
             st.session_state[MODEL_KEY] = key
 
 
+def split_default() -> str | None:
+    """The Split control's default: none once a link has set its value (Streamlit warns when a widget gets both)."""
+    return None if SPLIT_KEY in st.session_state else "test"
+
+
 def adopt_view() -> None:
     """At the top of Explore, once per session: split, comparison and filters from the link; then show its messages."""
     if not st.session_state.get(READ_VIEW):
@@ -150,6 +155,13 @@ def adopt_sample(n: int) -> None:
         return
     explorer.open_sample(int(value))
     st.session_state[SCROLL_PENDING] = True
+
+
+def drawing_sample_first() -> bool:
+    """Whether this run is a session's first drawing of a link's sample. Its gallery's 24 digits (about a quarter of a
+    second of the browser's work) then come with the charts' redraw, once the browser is idle (ui/charts.py): the page
+    scrolls to the sample's detail, which is what the link was shared for, and draws it sooner."""
+    return bool(st.session_state.get(SCROLL_PENDING)) and not charts.interactive()
 
 
 def scroll_to_linked_sample() -> None:

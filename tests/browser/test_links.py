@@ -18,6 +18,7 @@ from mnist_core.catalog import available_models
 from mnist_core.checkpoint import load_checkpoint
 from mnist_core.cli import main as cli_main
 from mnist_core.data import load_split
+from mnist_core.gallery import PAGE_SIZE
 from mnist_core.runs import Run, RunStore
 from mnist_core.testing.server import start_server, stop_server
 from tests.browser.conftest import assert_no_exception, screenshot, wait_for_app
@@ -96,6 +97,10 @@ def test_a_link_opens_its_run_and_sample_on_a_fresh_server(page, linked, real_da
     name = run.id.split("-", 2)[2]  # the picker names a run by its name first (ids are YYYYMMDD-HHMMSS-name)
     expect(sidebar_model(page)).to_have_value(re.compile(rf"^{re.escape(name)} · {summary['accuracy']:.2%} · "), timeout=SLOW_MS)
     expect_overview_drawn(page, map_caption(run.progress()["map_method"], PRECOMPUTED))
+    # The gallery's digits, left out of the first drawing so that the linked sample comes sooner, follow by themselves.
+    opens = page.get_by_test_id("stMain").get_by_role("button", name=re.compile(r"^#\d+$"))
+    expect(opens).to_have_count(min(PAGE_SIZE, summary["errors"]), timeout=SLOW_MS)
+    expect(page.get_by_text("The digits follow in a moment")).to_have_count(0, timeout=SLOW_MS)
     expect(metric_value(page, "Accuracy")).to_have_text(f"{summary['accuracy']:.2%}", timeout=SLOW_MS)
     expect(metric_value(page, f"Errors of {summary['n']:,}")).to_have_text(f"{summary['errors']:,}", timeout=SLOW_MS)
     expect(page.get_by_text(f"Given label {given}, predicted {predicted} with")).to_be_visible(timeout=SLOW_MS)
