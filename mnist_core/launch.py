@@ -29,8 +29,9 @@ from mnist_core.limits import check_config, current_limits
 from mnist_core.runs import ACTIVE, RUNS_DIR_ENV, Run, RunStore, mark_failed
 
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
-# Nice value of trainer processes. At 10 a busy trainer gets about a tenth of a CPU core that
-# the server also wants, so a prediction is not queued behind a training step.
+# Nice value of trainer processes (and of their session's scheduling group: see _lower_priority). At 10 a busy
+# trainer gets about a tenth of a CPU core that the server also wants, so a prediction is not queued behind a
+# training step.
 TRAINER_NICE = 10
 
 
@@ -205,11 +206,20 @@ def _child_environment() -> dict[str, str]:
 
 
 def _lower_priority(pid: int) -> None:
-    """Renice the new trainer before it starts its compute threads (they inherit the value): best effort."""
+    """Renice the new trainer (or map process) and its session's scheduling group: best effort."""
     try:
+        # Before it starts its compute threads: they inherit the value.
         psutil.Process(pid).nice(TRAINER_NICE)
     except psutil.Error:
         pass  # it has already ended (the reaper says why), or it already runs at a lower priority
+    # The child leads a session of its own (start_new_session). Where the kernel groups processes by session
+    # (CONFIG_SCHED_AUTOGROUP, on in this project's machines' kernels), it shares the CPU out between the
+    # groups first, and a process's nice only weighs against the other members of its group: the trainer's group
+    # took as much CPU as the server's whole group until the group itself was reniced (docs/performance.md).
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(f"{TRAINER_NICE}\n", encoding="ascii")
+    except OSError:
+        pass  # no such groups here (another kernel or system), or the process has already ended
 
 
 def _reap(process: subprocess.Popen, run: Run) -> None:
