@@ -15,12 +15,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import streamlit as st  # noqa: E402
 
 from mnist_core.data import dataset_present, resolve_data_dir  # noqa: E402
-from ui import messages, warm  # noqa: E402
+from ui import messages  # noqa: E402
 from ui.links import adopt_model  # noqa: E402
 from ui.model_picker import model_picker  # noqa: E402
 
 st.set_page_config(page_title="MNIST Lab", page_icon=":material/draw:", layout="wide")
-warm.start()  # the data and code most first visits wait for, loaded while the visitor reads this page
 
 page = st.navigation(
     [

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,8 +107,7 @@ def load_split(split: str, data_dir: str | os.PathLike | None = None, download: 
         _download(root)
     folder = raw_folder(root)
     stamp = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in (folder / n for n in RAW_FILES[split]))
-    with _LOADING:  # a second caller waits for the first's read instead of reading the same files again
-        return _load_cached(str(root.resolve()), split, stamp)
+    return _load_cached(str(root.resolve()), split, stamp)
 
 
 def _download(root: Path) -> None:
@@ -120,9 +118,6 @@ def _download(root: Path) -> None:
     except Exception as exc:  # torchvision raises RuntimeError or URLError; both mean "no data"
         first_line = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DatasetError(_missing_message(root, first_line.strip())) from exc
-
-
-_LOADING = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4)
