@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mnist_core.config import TrainConfig, physical_cores
+from mnist_core.config import TrainConfig
 from mnist_core.errors import ConfigError
 
 HOSTED_ENV = "MNIST_LAB_HOSTED"
@@ -126,8 +126,8 @@ def check_config(config: TrainConfig, limits: Limits | None = None) -> TrainConf
 
 
 def fit_config(config: TrainConfig, limits: Limits | None = None) -> TrainConfig:
-    """`config` brought within the caps (fewer epochs, a subset, a smaller batch, on a hosted server one thread fewer
-    than the cores): the Train form's starting values."""
+    """`config` brought within the caps (fewer epochs, a subset, a smaller batch, fewer threads): the Train form's
+    starting values."""
     limits = current_limits() if limits is None else limits
     changes = {}
     if limits.max_epochs is not None and config.epochs > limits.max_epochs:
@@ -137,16 +137,8 @@ def fit_config(config: TrainConfig, limits: Limits | None = None) -> TrainConfig
         changes["train_subset"] = cap
     if limits.max_batch_size is not None and config.batch_size > limits.max_batch_size:
         changes["batch_size"] = limits.max_batch_size
-    threads = config.threads
-    if limits.hosted and threads is None:
-        # Visitors' reruns keep the server busy, and a trainer thread per core then waits at every operation for
-        # the one the server displaced: under bench/load_test.py's load two threads trained at about 1,000
-        # images/s, one at about 6,000 (docs/performance.md). A hosted trainer leaves the server a core.
-        threads = max(1, physical_cores() - 1)
-    if limits.max_threads is not None and threads is not None and threads > limits.max_threads:
-        threads = limits.max_threads
-    if threads != config.threads:
-        changes["threads"] = threads
+    if limits.max_threads is not None and config.threads is not None and config.threads > limits.max_threads:
+        changes["threads"] = limits.max_threads
     return config.replace(**changes) if changes else config
 
 

@@ -121,7 +121,7 @@ def new_run_form() -> None:
             _problem("seed")
             st.number_input(
                 "CPU threads", value=defaults.threads, step=1, placeholder="one per physical core", key=_key(preset, "threads"),
-                help="Empty: one per physical core. A hosted server starts one short of its cores, so it keeps one for its visitors.",
+                help="Empty: one per physical core. A trainer runs at a lower priority than the app, so visitors are served first.",
             )  # fmt: skip
             _problem("threads")
             # The right column has a fourth row free, level with Label smoothing and Precision.
