@@ -21,7 +21,10 @@ from mnist_core.runs import RunStore
 from mnist_core.testing.server import start_server, stop_server
 from tests.browser.conftest import assert_no_exception, screenshot, wait_for_app
 
-TRAIN_IMAGES = 2000
+# Enough that an epoch's batches, not the evaluation on the 10,000 test images that ends it, take most of its time:
+# the bars are then caught mid-epoch whatever the machine's speed (with 2,000, a fast trainer spent most of each
+# epoch evaluating, and the page kept finding the batch bar full).
+TRAIN_IMAGES = 20000
 EPOCHS = 100  # never reached: the test stops the run once it has seen it train
 BATCH = 32
 RUN_TIMEOUT_S = 600  # a bound for a stuck run, not a pace: on a shared 2-core machine the first epochs took minutes
